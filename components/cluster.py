@@ -1,0 +1,40 @@
+"""BelenCluster: the whole platform on one cluster, on the stack's one explicit Kubernetes provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.settings import Settings
+
+
+@dataclass(frozen=True)
+class BelenClusterArgs:
+    settings: Settings
+
+
+class BelenCluster(pulumi.ComponentResource):
+    """Composes the platform components.
+
+    Every component is created with `self.child_opts`, so it and its children use the stack's
+    provider (never an ambient default provider pointing at whatever kubeconfig is around).
+    Components publish `exports` (stack outputs) and `ready` (what apps synced from Git rely on).
+    """
+
+    def __init__(self, name: str, args: BelenClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("belen:index:BelenCluster", name, None, opts)
+        cluster = args.settings.cluster
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=pulumi.Output.secret(cluster.kubeconfig) if cluster.kubeconfig else None,
+            context=cluster.context,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.child_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.provider})
+        self.exports: dict[str, pulumi.Input] = {
+            "clusterName": cluster.name,
+            "environment": cluster.environment,
+        }
+        self.register_outputs(self.exports)

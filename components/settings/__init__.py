@@ -1,0 +1,90 @@
+"""Stack config → validated, typed settings. Pure Python: no Pulumi resources are created here.
+
+`load_settings` reads every `belen:*` key, collects every problem, and raises one
+`SettingsError` listing them all, so nothing is registered from a half-valid configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from components.settings.cluster import ClusterSettings, parse_cluster
+from components.settings.reader import Node, Problems, describe
+
+NAMESPACE = "belen"
+
+# Plain settings, one object per platform area.
+PLAIN_KEYS = ("cluster",)
+# Secret material lives under its own keys so plain values never become secrets by contagion.
+SECRET_KEYS = ("kubeconfig",)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Raw stack config: full keys (`belen:cluster`) to values, and which keys are secret."""
+
+    values: Mapping[str, Any]
+    secret_keys: frozenset[str] = frozenset()
+
+    @staticmethod
+    def from_strings(values: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> StackConfig:
+        """Decode the JSON text Pulumi passes for object and list settings."""
+        decoded = {}
+        for key, value in values.items():
+            if isinstance(value, str) and value[:1] in ("{", "["):
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    pass
+            decoded[key] = value
+        return StackConfig(decoded, frozenset(secret_keys))
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    cluster: ClusterSettings
+
+
+def load_settings(config: StackConfig, stack: str) -> Settings:
+    """Parse and validate the whole stack config, or raise one SettingsError listing every problem."""
+    problems = Problems()
+    values = _belen_values(config, problems)
+    secrets = {key: _secret(values, config, key, problems) for key in SECRET_KEYS}
+
+    cluster = parse_cluster(Node(values.get("cluster"), "cluster", problems), _text(secrets["kubeconfig"], "kubeconfig", problems))
+
+    problems.raise_if_any()
+    return Settings(stack=stack, cluster=cluster)
+
+
+def _belen_values(config: StackConfig, problems: Problems) -> dict[str, Any]:
+    values = {}
+    known = PLAIN_KEYS + SECRET_KEYS
+    for full_key, value in config.values.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if key not in known:
+            problems.add(key, "unknown setting", f"known settings are belen:{', belen:'.join(sorted(known))}")
+            continue
+        values[key] = value
+    return values
+
+
+def _secret(values: dict[str, Any], config: StackConfig, key: str, problems: Problems) -> Any:
+    value = values.get(key)
+    if value is not None and f"{NAMESPACE}:{key}" not in config.secret_keys:
+        problems.add(key, "is stored in plain text", f"remove it from the stack file and set it with "
+                     f"`pulumi config set --secret --path 'belen:{key}...'`")
+    return value
+
+
+def _text(value: Any, key: str, problems: Problems) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    problems.add(key, f"must be a string, got {describe(value)}", "set it to the file's text")
+    return None

@@ -1,0 +1,91 @@
+"""bin/up-local's control flow, with stand-in docker, kind and pulumi executables on PATH."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.graph import PROJECT_DIR
+
+SCRIPT = PROJECT_DIR / "bin" / "up-local"
+# The only system programs the script may use; everything else is a stand-in or absent.
+SYSTEM_TOOLS = ("bash", "dirname", "grep", "mkdir", "cat")
+
+STANDIN = """#!/bin/bash
+echo "{name} $*" >> "$STANDIN_LOG"
+{body}
+"""
+
+
+def sandbox(tmp_path: Path, standins: dict[str, str]) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in SYSTEM_TOOLS:
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    (bin_dir / "python3").symlink_to(sys.executable)
+    for name, body in standins.items():
+        path = bin_dir / name
+        path.write_text(STANDIN.format(name=name, body=body))
+        path.chmod(0o755)
+    return {"PATH": str(bin_dir), "STANDIN_LOG": str(tmp_path / "calls.log"), "HOME": str(tmp_path)}
+
+
+def up(tmp_path, standins):
+    env = sandbox(tmp_path, standins)
+    proc = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300)
+    log = Path(env["STANDIN_LOG"])
+    return proc, log.read_text().splitlines() if log.exists() else []
+
+
+ALL_PRESENT = {"docker": "exit 0", "kind": "exit 0", "pulumi": "exit 0"}
+
+
+@pytest.mark.parametrize("missing, message", [
+    ("docker", "error: docker is not installed — install Docker"),
+    ("kind", "error: kind is not installed — install kind"),
+    ("pulumi", "error: pulumi is not installed — install the Pulumi CLI"),
+])
+def test_stops_with_a_clear_message_when_a_tool_is_missing(tmp_path, missing, message):
+    standins = {k: v for k, v in ALL_PRESENT.items() if k != missing}
+    proc, calls = up(tmp_path, standins)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert not [c for c in calls if c.startswith(("kind create", "pulumi"))]
+
+
+def test_stops_when_docker_is_not_running(tmp_path):
+    proc, calls = up(tmp_path, {**ALL_PRESENT, "docker": "exit 1"})
+    assert proc.returncode == 1
+    assert "Docker is installed but not running" in proc.stderr
+    assert calls == ["docker info"]
+
+
+def test_creates_the_cluster_then_brings_up_the_local_stack_on_a_file_backend(tmp_path):
+    pulumi = 'echo "backend=$PULUMI_BACKEND_URL" >> "$STANDIN_LOG"'
+    proc, calls = up(tmp_path, {**ALL_PRESENT, "pulumi": pulumi})
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [
+        "docker info",
+        "kind get clusters",
+        "kind create cluster --name belen-local --wait 120s",
+        "pulumi stack select local --create --non-interactive",
+        f"backend=file://{PROJECT_DIR}/.state",
+        "pulumi up --stack local --yes --non-interactive",
+        f"backend=file://{PROJECT_DIR}/.state",
+    ]
+
+
+def test_reuses_an_existing_cluster(tmp_path):
+    kind = 'if [ "$1" = get ]; then echo belen-local; fi'
+    proc, calls = up(tmp_path, {**ALL_PRESENT, "kind": kind})
+    assert proc.returncode == 0, proc.stderr
+    assert not [c for c in calls if c.startswith("kind create")]
+
+
+def test_stops_when_pulumi_up_fails(tmp_path):
+    pulumi = 'if [ "$1" = up ]; then exit 7; fi'
+    proc, _ = up(tmp_path, {**ALL_PRESENT, "pulumi": pulumi})
+    assert proc.returncode == 7

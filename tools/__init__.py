@@ -1,0 +1,1 @@
+"""Command-line tools that work without a cluster or the Pulumi CLI."""

@@ -1,0 +1,224 @@
+"""Render a stack offline: evaluate the real program under the Pulumi mock runtime and write what
+`pulumi up` would apply.
+
+    python -m tools.render STACK [--out DIR] [--config-file FILE]... [--stack-outputs REF=FILE]...
+                                 [--reads FILE] [--show-secrets]
+
+Exit codes: 0 rendered; 2 invalid settings or inputs; 3 a check on values failed while they
+resolved (e.g. values from a StackReference); 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.errors import SettingsError, ValueCheckError, find_belen_error
+from components.settings import SECRET_KEYS, NAMESPACE
+from tools import mockrun
+
+STACKS_DIR = mockrun.PROJECT_DIR / "stacks"
+
+
+class UsageError(Exception):
+    """Bad render inputs (files, references): exit 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = Path(args.out) if args.out else mockrun.PROJECT_DIR / "build" / "render" / args.stack
+    try:
+        _clear_previous_render(out)
+        layers = [_read_yaml(Path(path), dict) or {} for path in args.config_file]
+        config, secret_keys = load_config(args.stack, layers)
+        stack_outputs = dict(_load_stack_outputs(spec) for spec in args.stack_outputs)
+        reads = _load_reads(args.reads) if args.reads else []
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = mockrun.run_main(
+            stack=args.stack, config=config, secret_keys=secret_keys, stack_outputs=stack_outputs, reads=reads
+        )
+    except Exception as exc:  # noqa: BLE001 - mapped to exit codes; unexpected ones re-raised
+        error = find_belen_error(exc)
+        if error is None:
+            raise
+        for line in error.lines:
+            print(line, file=sys.stderr)
+        return 2 if isinstance(error, SettingsError) else 3
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if result.missing_stack_refs:
+        for ref in sorted(set(result.missing_stack_refs)):
+            print(f"error: the program reads stack outputs of '{ref}' — pass them with --stack-outputs {ref}=FILE",
+                  file=sys.stderr)
+        return 2
+    write_render(result, out, args.show_secrets)
+    print(f"rendered {len(result.resources)} resources of stack '{args.stack}' into {out}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name: renders stacks/Pulumi.STACK.yaml")
+    parser.add_argument("--out", help="output folder (default build/render/STACK), replaced on each run")
+    parser.add_argument("--config-file", action="append", default=[], metavar="FILE",
+                        help="YAML mapping of full config keys to values, merged over the stack file")
+    parser.add_argument("--stack-outputs", action="append", default=[], metavar="REF=FILE",
+                        help="JSON outputs served for StackReference(REF); keys listed in '__secret__' are secret")
+    parser.add_argument("--reads", metavar="FILE", help="YAML list of Kubernetes objects served to .get() reads")
+    parser.add_argument("--show-secrets", action="store_true", help="write secret values instead of [secret]")
+    return parser
+
+
+def load_config(stack: str, layers: list[dict[str, Any]]) -> tuple[dict[str, str], set[str]]:
+    """Stack file, then each layer (a --config-file) over it: (config as the engine passes it, secret keys)."""
+    stack_file = STACKS_DIR / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+        raise UsageError(f"no stack file {stack_file.relative_to(mockrun.PROJECT_DIR)} — known stacks: {', '.join(known)}")
+    values = dict((_read_yaml(stack_file, dict) or {}).get("config") or {})
+    secure = {key for key, value in values.items() if isinstance(value, dict) and set(value) == {"secure"}}
+    supplied: set[str] = set()
+    for overrides in layers:
+        values.update(overrides)
+        supplied |= set(overrides)
+    for key in sorted(secure - supplied):
+        raise UsageError(f"{key} is a secure value in {stack_file.name} that no --config-file supplies — "
+                         f"add it to a --config-file")
+    schema_secret = {f"{NAMESPACE}:{key}" for key in SECRET_KEYS}
+    secret_keys = secure | (supplied & schema_secret)
+    return {key: _as_config_string(value) for key, value in values.items()}, secret_keys
+
+
+def _as_config_string(value: Any) -> str:
+    """The engine passes every config value as text: objects and lists as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def _read_yaml(path: Path, expected: type) -> Any:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, expected):
+        raise UsageError(f"{path} must hold a YAML {'mapping' if expected is dict else 'list'}")
+    return data
+
+
+def _load_stack_outputs(spec: str) -> tuple[str, dict[str, Any]]:
+    ref, sep, path = spec.partition("=")
+    if not sep or not ref or not path:
+        raise UsageError(f"--stack-outputs takes REF=FILE, got '{spec}'")
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} must hold a JSON object of stack outputs")
+    return ref, data
+
+
+def _load_reads(path: str) -> list[dict[str, Any]]:
+    objects = _read_yaml(Path(path), list) or []
+    for index, obj in enumerate(objects):
+        if not isinstance(obj, dict) or not obj.get("kind") or not (obj.get("metadata") or {}).get("name"):
+            raise UsageError(f"{path}: item {index} is not a Kubernetes object with kind and metadata.name")
+    return objects
+
+
+RENDER_ENTRIES = {"resources.json", "outputs.json", "manifests", "helm"}
+
+
+def _clear_previous_render(out: Path) -> None:
+    """Remove an earlier render, so a failed run leaves none that could pass for this run's.
+
+    Only a folder holding nothing but a render is removed: `--out` pointing elsewhere loses no data.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir() or not {p.name for p in out.iterdir()} <= RENDER_ENTRIES:
+        raise UsageError(f"--out {out} exists and is not a belen render — choose an empty or new folder")
+    shutil.rmtree(out)
+
+
+def write_render(result: mockrun.Run, out: Path, show_secrets: bool) -> None:
+    """Write the render into a fresh folder, then swap it in, so a failed run leaves no half render."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        _dump_json(staging / "resources.json", [r.to_json(show_secrets) for r in result.resources])
+        _dump_json(staging / "outputs.json", {k: v.shown(show_secrets) for k, v in result.outputs.items()})
+        for folder, documents in (("manifests", manifests(result, show_secrets)), ("helm", helm_releases(result, show_secrets))):
+            (staging / folder).mkdir()
+            for filename, document in documents.items():
+                (staging / folder / filename).write_text(yaml.safe_dump(document, sort_keys=True))
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _dump_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def is_manifest(resource: mockrun.Resource) -> bool:
+    return (
+        resource.custom
+        and not resource.read
+        and mockrun.api_version_kind(resource.type) is not None
+        and not resource.type.startswith("kubernetes:helm.sh/")
+    )
+
+
+def manifests(result: mockrun.Run, show_secrets: bool) -> dict[str, dict[str, Any]]:
+    """One file per Kubernetes object: `<kind>-[<namespace>-]<name>.yaml`."""
+    files: dict[str, dict[str, Any]] = {}
+    for resource in result.resources:
+        if not is_manifest(resource):
+            continue
+        obj = resource.inputs(show_secrets)
+        meta = obj.get("metadata") or {}
+        parts = [obj.get("kind", "object"), meta.get("namespace"), meta.get("name", resource.name)]
+        filename = "-".join(str(p) for p in parts if p).lower() + ".yaml"
+        if filename in files:
+            filename = filename[:-5] + f"--{resource.name}.yaml"
+        files[filename] = obj
+    return files
+
+
+def helm_releases(result: mockrun.Run, show_secrets: bool) -> dict[str, dict[str, Any]]:
+    files = {}
+    for resource in result.resources:
+        if not resource.type.startswith("kubernetes:helm.sh/"):
+            continue
+        inputs = resource.inputs(show_secrets)
+        files[f"{resource.name}.yaml"] = {
+            "name": inputs.get("name", resource.name),
+            "namespace": inputs.get("namespace"),
+            "chart": inputs.get("chart"),
+            "version": inputs.get("version"),
+            "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
+            "values": inputs.get("values") or {},
+        }
+    return files
+
+
+if __name__ == "__main__":
+    sys.exit(main())
