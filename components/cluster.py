@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.sealed_secrets import SealedSecrets, SealedSecretsArgs
 from components.settings import Settings
 
 
@@ -37,4 +38,15 @@ class BelenCluster(pulumi.ComponentResource):
             "clusterName": cluster.name,
             "environment": cluster.environment,
         }
+        # What apps synced from Git rely on: Flux starts only after all of it.
+        self.ready: list[pulumi.Resource] = []
+
+        self.sealed_secrets = self._add(SealedSecrets(
+            f"{name}-sealed-secrets", SealedSecretsArgs(args.settings.sealed_secrets), self.child_opts))
+
         self.register_outputs(self.exports)
+
+    def _add(self, component):
+        self.exports.update(component.exports)
+        self.ready.extend(component.ready)
+        return component

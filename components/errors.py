@@ -31,8 +31,8 @@ class ValueCheckError(pulumi.RunError):
         super().__init__("\n".join(self.lines))
 
 
-def find_belen_error(exc: BaseException) -> SettingsError | ValueCheckError | None:
-    """The first belen error in an exception's cause/context chain.
+def find_in_chain(exc: BaseException, types: tuple[type[BaseException], ...] = (SettingsError, ValueCheckError)):
+    """The first exception of `types` in an exception's cause/context chain (belen's errors by default).
 
     Pulumi re-raises errors from applies wrapped in others, and the chain can loop, so it is
     walked with a visited set.
@@ -44,7 +44,7 @@ def find_belen_error(exc: BaseException) -> SettingsError | ValueCheckError | No
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, (SettingsError, ValueCheckError)):
+        if isinstance(current, types):
             return current
         pending.extend([current.__cause__, current.__context__, *getattr(current, "exceptions", ())])
     return None

@@ -105,18 +105,20 @@ def test_secrets_are_redacted_unless_asked(tmp_path):
     assert provider["inputs"]["kubeconfig"] == kubeconfig
 
 
-def test_stack_reference_without_outputs_file_is_exit_2(tmp_path):
-    # A program that reads another stack, run through the real CLI entry point.
-    from tools import render
+def test_stack_reference_outputs_are_served_with_their_secrecy():
     import pulumi
     from tools import mockrun
 
-    run = mockrun.run(lambda: pulumi.export("x", pulumi.StackReference("org/belen/ops").get_output("y")),
-                      stack="t", config={})
-    assert run.missing_stack_refs == ["org/belen/ops"]
     served = mockrun.run(lambda: pulumi.export("x", pulumi.StackReference("org/belen/ops").get_output("y")),
                          stack="t", config={}, stack_outputs={"org/belen/ops": {"y": 1, "__secret__": ["y"]}})
     assert (served.outputs["x"].value, served.outputs["x"].secret) == (1, True)
+
+
+def test_stack_reference_without_outputs_file_is_exit_2_naming_the_ref(tmp_path):
+    result = run_cli("-m", "tools.render", "cloud", "--out", str(tmp_path / "out"))
+    assert result.code == 2
+    assert "organization/belen/homelab" in result.stderr and "--stack-outputs" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
 
 
 def test_every_kubernetes_resource_uses_the_stacks_explicit_provider():

@@ -11,7 +11,7 @@ import heapq
 import logging
 import runpy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,6 @@ class Run:
     resources: list[Resource]
     outputs: dict[str, StackOutput]
     warnings: list[str]
-    missing_stack_refs: list[str] = field(default_factory=list)
 
     def by_urn(self) -> dict[str, Resource]:
         return {r.urn: r for r in self.resources}
@@ -137,6 +136,14 @@ def api_version_kind(type_token: str) -> tuple[str, str] | None:
     return (version if group == "core" else f"{group}/{version}"), parts[2]
 
 
+class MissingStackOutputs(Exception):
+    """The program read a stack's outputs that the run was not given."""
+
+    def __init__(self, ref: str):
+        self.ref = ref
+        super().__init__(f"no outputs were given for stack '{ref}'")
+
+
 class BelenMocks(mocks.Mocks):
     """Serves StackReference outputs and `.get()` reads from files; echoes inputs otherwise.
 
@@ -146,11 +153,11 @@ class BelenMocks(mocks.Mocks):
     def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]], reads: list[dict[str, Any]]):
         self.stack_outputs = stack_outputs
         self.reads = reads
-        self.missing_stack_refs: list[str] = []
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
         if args.typ == "pulumi:pulumi:StackReference":
-            return args.name, self._stack_reference(args.name)
+            ref = args.inputs.get("name") or args.name
+            return ref, self._stack_reference(ref)
         if args.resource_id is not None and args.custom is None:
             return args.resource_id, self._read(args)
         return args.name, dict(args.inputs)
@@ -160,8 +167,7 @@ class BelenMocks(mocks.Mocks):
 
     def _stack_reference(self, ref: str) -> dict[str, Any]:
         if ref not in self.stack_outputs:
-            self.missing_stack_refs.append(ref)
-            return {"name": ref, "outputs": {}, "secretOutputNames": []}
+            raise MissingStackOutputs(ref)
         served = dict(self.stack_outputs[ref])
         secret_names = served.pop("__secret__", [])
         return {"name": ref, "outputs": served, "secretOutputNames": list(secret_names)}
@@ -264,7 +270,7 @@ def _run(program, stack, config, secret_keys, stack_outputs, reads, project) -> 
     _sync_await(run_pulumi_func(program))
     root = pulumi.runtime.settings.get_root_resource()
     outputs = {name: _resolve(value) for name, value in sorted(root.outputs.items())}
-    return Run(_topological(monitor.recorded), outputs, collector.messages, mock.missing_stack_refs)
+    return Run(_topological(monitor.recorded), outputs, collector.messages)
 
 
 def _resolve(value: Any) -> StackOutput:

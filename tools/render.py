@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from components.errors import SettingsError, ValueCheckError, find_belen_error
+from components.errors import SettingsError, find_in_chain
 from components.settings import SECRET_KEYS, NAMESPACE
 from tools import mockrun
 
@@ -48,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             stack=args.stack, config=config, secret_keys=secret_keys, stack_outputs=stack_outputs, reads=reads
         )
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes; unexpected ones re-raised
-        error = find_belen_error(exc)
+        missing = find_in_chain(exc, (mockrun.MissingStackOutputs,))
+        if missing is not None:
+            print(f"error: the program reads the outputs of stack '{missing.ref}' — "
+                  f"pass them with --stack-outputs {missing.ref}=FILE", file=sys.stderr)
+            return 2
+        error = find_in_chain(exc)
         if error is None:
             raise
         for line in error.lines:
@@ -56,11 +61,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if isinstance(error, SettingsError) else 3
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if result.missing_stack_refs:
-        for ref in sorted(set(result.missing_stack_refs)):
-            print(f"error: the program reads stack outputs of '{ref}' — pass them with --stack-outputs {ref}=FILE",
-                  file=sys.stderr)
-        return 2
     write_render(result, out, args.show_secrets)
     print(f"rendered {len(result.resources)} resources of stack '{args.stack}' into {out}")
     return 0
@@ -195,7 +195,8 @@ def manifests(result: mockrun.Run, show_secrets: bool) -> dict[str, dict[str, An
             continue
         obj = resource.inputs(show_secrets)
         meta = obj.get("metadata") or {}
-        parts = [obj.get("kind", "object"), meta.get("namespace"), meta.get("name", resource.name)]
+        name = meta.get("name")
+        parts = [obj.get("kind", "object"), meta.get("namespace"), name if isinstance(name, str) and name != mockrun.UNKNOWN else resource.name]
         filename = "-".join(str(p) for p in parts if p).lower() + ".yaml"
         if filename in files:
             filename = filename[:-5] + f"--{resource.name}.yaml"

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,13 +14,14 @@ from typing import Any
 
 from components.settings.cluster import ClusterSettings, parse_cluster
 from components.settings.reader import Node, Problems, describe
+from components.settings.sealed_secrets import SealedSecretsSettings, parse_sealed_secrets
 
 NAMESPACE = "belen"
 
 # Plain settings, one object per platform area.
-PLAIN_KEYS = ("cluster",)
+PLAIN_KEYS = ("cluster", "sealedSecrets")
 # Secret material lives under its own keys so plain values never become secrets by contagion.
-SECRET_KEYS = ("kubeconfig",)
+SECRET_KEYS = ("kubeconfig", "sealingKeys")
 
 
 @dataclass(frozen=True)
@@ -47,18 +49,29 @@ class StackConfig:
 class Settings:
     stack: str
     cluster: ClusterSettings
+    sealed_secrets: SealedSecretsSettings
 
 
-def load_settings(config: StackConfig, stack: str) -> Settings:
-    """Parse and validate the whole stack config, or raise one SettingsError listing every problem."""
+def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = None) -> Settings:
+    """Parse and validate the whole stack config, or raise one SettingsError listing every problem.
+
+    `now` is the moment certificate expiry is judged at (default: the current time).
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
     problems = Problems()
     values = _belen_values(config, problems)
     secrets = {key: _secret(values, config, key, problems) for key in SECRET_KEYS}
 
-    cluster = parse_cluster(Node(values.get("cluster"), "cluster", problems), _text(secrets["kubeconfig"], "kubeconfig", problems))
+    def area(key: str) -> Node:
+        return Node(values.get(key), key, problems)
 
+    settings = Settings(
+        stack=stack,
+        cluster=parse_cluster(area("cluster"), _text(secrets["kubeconfig"], "kubeconfig", problems)),
+        sealed_secrets=parse_sealed_secrets(area("sealedSecrets"), secrets["sealingKeys"], now),
+    )
     problems.raise_if_any()
-    return Settings(stack=stack, cluster=cluster)
+    return settings
 
 
 def _belen_values(config: StackConfig, problems: Problems) -> dict[str, Any]:

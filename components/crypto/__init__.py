@@ -1,0 +1,1 @@
+"""Pure key and certificate handling (no Pulumi resources): parsing, checks, kubeseal's format."""

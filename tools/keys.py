@@ -1,0 +1,263 @@
+"""Sealing-key tools: prove a backup is sound before a disaster, and restore it into a stack.
+
+    python -m tools.keys check FILE...                       describe and check keys (PEM pairs or kubectl backups)
+    python -m tools.keys verify --keys FILE [--keys FILE] DIR   open every SealedSecret under DIR with the keys
+    python -m tools.keys import FILE --stack STACK           restore a kubectl backup into a stack's secret config
+
+A kubectl backup is what `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`
+prints (a v1 List or a single Secret). Exit 1 when any key or item has a problem; plaintext is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import datetime as dt
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+
+from components.crypto import pem, sealing
+
+
+class KeysError(Exception):
+    """A file that cannot be read as keys: exit 2."""
+
+
+@dataclass
+class KeyItem:
+    source: str  # file and, for a backup, the Secret's name
+    cert: Any
+    key: Any
+
+
+def load_key_items(paths: list[str]) -> list[KeyItem]:
+    """Key pairs from PEM files (cert and key in one file, or a cert file followed by its key file)
+    and from kubectl backups of the controller's key Secrets."""
+    items: list[KeyItem] = []
+    pending_cert: tuple[str, str] | None = None
+    for path in paths:
+        try:
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KeysError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        if "-----BEGIN" in text:
+            has_cert, has_key = "CERTIFICATE-----" in text, "PRIVATE KEY-----" in text
+            if has_cert and has_key:
+                items.append(KeyItem(path, _blocks(text, "CERTIFICATE"), _blocks(text, "PRIVATE KEY")))
+            elif has_cert:
+                pending_cert = (path, text)
+            elif pending_cert is not None:
+                items.append(KeyItem(f"{pending_cert[0]} + {path}", pending_cert[1], text))
+                pending_cert = None
+            else:
+                raise KeysError(f"{path}: a private key without a certificate before it — pass CERT KEY in pairs")
+            continue
+        items.extend(_backup_items(path, text))
+    if pending_cert is not None:
+        raise KeysError(f"{pending_cert[0]}: a certificate without its private key — pass CERT KEY in pairs")
+    return items
+
+
+def _blocks(text: str, kind: str) -> str:
+    """The PEM blocks of one kind in a text (e.g. every CERTIFICATE)."""
+    out, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("-----BEGIN") and line.rstrip("-").endswith(kind):
+            inside = True
+        if inside:
+            out.append(line)
+        if line.startswith("-----END") and inside:
+            inside = False
+    return "\n".join(out) + "\n"
+
+
+def _backup_items(path: str, text: str) -> list[KeyItem]:
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d]
+    except yaml.YAMLError:
+        raise KeysError(f"{path}: neither PEM nor YAML") from None
+    secrets = []
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "List":
+            secrets.extend(doc.get("items") or [])
+        elif isinstance(doc, dict) and doc.get("kind") == "SecretList":
+            secrets.extend(doc.get("items") or [])
+        else:
+            secrets.append(doc)
+    items = []
+    for secret in secrets:
+        if not isinstance(secret, dict) or secret.get("kind") != "Secret":
+            raise KeysError(f"{path}: holds something other than Secrets — pass the kubectl backup of the key Secrets")
+        name = (secret.get("metadata") or {}).get("name", "?")
+        data = secret.get("data") or {}
+        items.append(KeyItem(f"{path} ({name})", _b64(data.get("tls.crt"), path, name), _b64(data.get("tls.key"), path, name)))
+    if not items:
+        raise KeysError(f"{path}: holds no key Secrets")
+    return items
+
+
+def _b64(value: Any, path: str, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, ValueError):
+        raise KeysError(f"{path}: Secret {name} has data that is not base64") from None
+
+
+# --- check --------------------------------------------------------------------------------------
+
+def cmd_check(paths: list[str], now: dt.datetime) -> int:
+    items = load_key_items(paths)
+    keys, problems = sealing.check_key_list([{"cert": i.cert, "key": i.key} for i in items], now)
+    by_index: dict[int, list[str]] = {}
+    for problem in problems:
+        by_index.setdefault(problem.index, []).append(
+            f"{problem.field + ': ' if problem.field else ''}{problem.what} — {problem.todo}")
+    newest = sealing.newest_key(keys) if keys else None
+    for index, item in enumerate(items):
+        key, _ = sealing.check_key_pair(index, item.cert, item.key)
+        print(f"[{index}] {item.source}")
+        if key is not None:
+            marker = "  (newest: kubeseal seals with this one)" if newest and key.fingerprint == newest.fingerprint else ""
+            print(f"    fingerprint {key.fingerprint}{marker}")
+            print(f"    RSA {key.bits} bits, valid {pem.rfc3339(key.not_before)} to {pem.rfc3339(key.not_after)}")
+        for line in by_index.get(index, []):
+            print(f"    problem: {line}")
+    print(f"{len(items)} key(s), {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+# --- verify -------------------------------------------------------------------------------------
+
+@dataclass
+class Verified:
+    file: str
+    namespace: str
+    name: str
+    scope: str
+    opened: int
+    failed: list[str]
+
+
+def find_sealed_secrets(root: Path) -> tuple[list[tuple[str, dict]], list[str]]:
+    """Every SealedSecret (bitnami.com/v1alpha1) in the YAML files under root; unreadable files noted."""
+    found, skipped = [], []
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file() and ".git" not in p.parts)
+    for path in files:
+        try:
+            docs = list(yaml.safe_load_all(path.read_text()))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            skipped.append(str(path.relative_to(root)))
+            continue
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") == "SealedSecret" and doc.get("apiVersion") == "bitnami.com/v1alpha1":
+                found.append((str(path.relative_to(root)), doc))
+    return found, skipped
+
+
+def verify_one(file: str, doc: dict, private_keys: list) -> Verified:
+    meta = doc.get("metadata") or {}
+    namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+    scope = sealing.scope_of(meta.get("annotations"))
+    items = (doc.get("spec") or {}).get("encryptedData") or {}
+    if scope != "cluster-wide" and not namespace:
+        return Verified(file, "?", name, scope, 0, [f"{k}: no metadata.namespace to label it with" for k in items])
+    label = sealing.encryption_label(scope, namespace, name)
+    opened, failed = 0, []
+    for item_name, value in sorted(items.items()):
+        try:
+            sealing.hybrid_decrypt(private_keys, sealing.decode_item(value), label)
+            opened += 1
+        except sealing.UnsealError as exc:
+            failed.append(f"{item_name}: {exc}")
+    return Verified(file, namespace or "-", name, scope, opened, failed)
+
+
+def cmd_verify(key_files: list[str], root: Path) -> int:
+    items = load_key_items(key_files)
+    keys, problems = sealing.check_key_list([{"cert": i.cert, "key": i.key} for i in items], dt.datetime.now(dt.timezone.utc))
+    hard = [p for p in problems if "expired" not in p.what]  # an expired key still opens what it sealed
+    if hard:
+        for problem in hard:
+            print(f"error: {items[problem.index].source if problem.index >= 0 else 'keys'}: {problem.what} — {problem.todo}",
+                  file=sys.stderr)
+        return 2
+    private_keys = [serialization.load_pem_private_key(k.key_pem.encode(), None) for k in keys]
+    if not root.is_dir():
+        raise KeysError(f"{root} is not a folder — pass a checkout of your GitOps repository")
+    documents, skipped = find_sealed_secrets(root)
+    results = [verify_one(file, doc, private_keys) for file, doc in documents]
+    for r in results:
+        status = "ok" if not r.failed else "FAILED"
+        print(f"{r.file}: {r.namespace}/{r.name} [{r.scope}] {r.opened} opened, {len(r.failed)} failed — {status}")
+        for failure in r.failed:
+            print(f"    {failure}")
+    for path in skipped:
+        print(f"warning: {path} is not valid YAML; not searched", file=sys.stderr)
+    failed = sum(len(r.failed) for r in results)
+    opened = sum(r.opened for r in results)
+    print(f"{len(results)} SealedSecret(s) with {len(keys)} key(s): {opened} item(s) opened, {failed} failed")
+    return 1 if failed else 0
+
+
+# --- import -------------------------------------------------------------------------------------
+
+def cmd_import(path: str, stack: str) -> int:
+    items = load_key_items([path])
+    keys, problems = sealing.check_key_list([{"cert": i.cert, "key": i.key} for i in items], dt.datetime.now(dt.timezone.utc))
+    if problems:
+        for problem in problems:
+            print(f"error: {items[problem.index].source if problem.index >= 0 else path}: {problem.what} — {problem.todo}",
+                  file=sys.stderr)
+        return 1
+    ordered = sorted(keys, key=lambda k: (k.not_before, k.fingerprint))
+    for index, key in enumerate(ordered):
+        for field, value in (("cert", key.cert_pem), ("key", key.key_pem)):
+            setting = f"belen:sealingKeys[{index}].{field}"
+            # The value goes on standard input: arguments are visible to every user in the process list.
+            proc = subprocess.run(["pulumi", "config", "set", "--secret", "--path", setting, "--stack", stack],
+                                  input=value, text=True)
+            if proc.returncode != 0:
+                print(f"error: `pulumi config set {setting}` failed (exit {proc.returncode})", file=sys.stderr)
+                return 1
+        print(f"restored key {key.fingerprint[:16]} as belen:sealingKeys[{index}]")
+    print(f"{len(ordered)} key(s) restored into stack {stack}; check with: python -m tools.render {stack} ...")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.keys", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="describe and check keys")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    verify = sub.add_parser("verify", help="open every SealedSecret under DIR with the keys")
+    verify.add_argument("--keys", action="append", required=True, metavar="FILE")
+    verify.add_argument("dir", metavar="DIR")
+    restore = sub.add_parser("import", help="restore a kubectl backup into a stack's secret config")
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument("--stack", required=True)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return cmd_check(args.files, dt.datetime.now(dt.timezone.utc))
+        if args.command == "verify":
+            return cmd_verify(args.keys, Path(args.dir))
+        return cmd_import(args.file, args.stack)
+    except KeysError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc.filename}: command not found — install the Pulumi CLI", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
