@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cert_manager import CertManager, CertManagerArgs
+from components.external_secrets import ExternalSecrets, ExternalSecretsArgs
 from components.sealed_secrets import SealedSecrets, SealedSecretsArgs
 from components.settings import Settings
 
@@ -41,8 +43,15 @@ class BelenCluster(pulumi.ComponentResource):
         # What apps synced from Git rely on: Flux starts only after all of it.
         self.ready: list[pulumi.Resource] = []
 
+        settings = args.settings
         self.sealed_secrets = self._add(SealedSecrets(
-            f"{name}-sealed-secrets", SealedSecretsArgs(args.settings.sealed_secrets), self.child_opts))
+            f"{name}-sealed-secrets", SealedSecretsArgs(settings.sealed_secrets), self.child_opts))
+        if settings.external_secrets:
+            self.external_secrets = self._add(ExternalSecrets(
+                f"{name}-external-secrets", ExternalSecretsArgs(settings.external_secrets), self.child_opts))
+        if settings.cert_manager:
+            self.cert_manager = self._add(CertManager(
+                f"{name}-cert-manager", CertManagerArgs(settings.cert_manager), self.child_opts))
 
         self.register_outputs(self.exports)
 

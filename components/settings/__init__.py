@@ -12,16 +12,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.settings.cert_manager import CertManagerSettings, parse_cert_manager
 from components.settings.cluster import ClusterSettings, parse_cluster
+from components.settings.external_secrets import ExternalSecretsSettings, parse_external_secrets
 from components.settings.reader import Node, Problems, describe
 from components.settings.sealed_secrets import SealedSecretsSettings, parse_sealed_secrets
 
 NAMESPACE = "belen"
 
 # Plain settings, one object per platform area.
-PLAIN_KEYS = ("cluster", "sealedSecrets")
+PLAIN_KEYS = ("cluster", "sealedSecrets", "externalSecrets", "certManager")
 # Secret material lives under its own keys so plain values never become secrets by contagion.
-SECRET_KEYS = ("kubeconfig", "sealingKeys")
+SECRET_KEYS = ("kubeconfig", "sealingKeys", "storeCredentials", "caKeyPair", "acmeCredentials")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Settings:
     stack: str
     cluster: ClusterSettings
     sealed_secrets: SealedSecretsSettings
+    # Optional areas are None when their key is absent from the stack.
+    external_secrets: ExternalSecretsSettings | None
+    cert_manager: CertManagerSettings | None
 
 
 def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = None) -> Settings:
@@ -65,10 +70,23 @@ def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = Non
     def area(key: str) -> Node:
         return Node(values.get(key), key, problems)
 
+    def optional(key: str, *needs: str) -> Node | None:
+        """An optional area's node; secrets it needs are refused when the area itself is absent."""
+        if key in values:
+            return area(key)
+        for secret in needs:
+            if secrets.get(secret) is not None:
+                problems.add(secret, f"is set but belen:{key} is not", f"configure belen:{key} or remove belen:{secret}")
+        return None
+
+    external_secrets = optional("externalSecrets", "storeCredentials")
+    cert_manager = optional("certManager", "caKeyPair", "acmeCredentials")
     settings = Settings(
         stack=stack,
         cluster=parse_cluster(area("cluster"), _text(secrets["kubeconfig"], "kubeconfig", problems)),
         sealed_secrets=parse_sealed_secrets(area("sealedSecrets"), secrets["sealingKeys"], now),
+        external_secrets=external_secrets and parse_external_secrets(external_secrets, secrets["storeCredentials"]),
+        cert_manager=cert_manager and parse_cert_manager(cert_manager, secrets["caKeyPair"], secrets["acmeCredentials"]),
     )
     problems.raise_if_any()
     return settings
