@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components.cert_manager import CertManager, CertManagerArgs
 from components.external_secrets import ExternalSecrets, ExternalSecretsArgs
+from components.flux import Flux, FluxArgs
 from components.sealed_secrets import SealedSecrets, SealedSecretsArgs
 from components.settings import Settings
 
@@ -52,6 +53,10 @@ class BelenCluster(pulumi.ComponentResource):
         if settings.cert_manager:
             self.cert_manager = self._add(CertManager(
                 f"{name}-cert-manager", CertManagerArgs(settings.cert_manager), self.child_opts))
+        # Flux comes last: it starts syncing apps only once everything above is ready.
+        if settings.flux:
+            self.flux = self._add(Flux(f"{name}-flux", FluxArgs(
+                settings.flux, cluster.name, cluster.environment, platform=list(self.ready)), self.child_opts))
 
         self.register_outputs(self.exports)
 

@@ -13,7 +13,11 @@ import pulumi_kubernetes as k8s
 class Chart:
     name: str
     version: str
-    repository: str
+    repository: str  # an HTTPS chart repository, or an oci:// registry path
+
+    @property
+    def is_oci(self) -> bool:
+        return self.repository.startswith("oci://")
 
 
 def release(
@@ -30,9 +34,9 @@ def release(
     return k8s.helm.v3.Release(
         resource_name,
         name=release_name,
-        chart=chart.name,
+        chart=f"{chart.repository}/{chart.name}" if chart.is_oci else chart.name,
         version=chart.version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+        repository_opts=None if chart.is_oci else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
         namespace=namespace,
         values=values,
         skip_await=False,

@@ -118,3 +118,10 @@ def write_yaml(path: Path, data: Any) -> Path:
 def write_json(path: Path, data: Any) -> Path:
     path.write_text(json.dumps(data))
     return path
+
+
+def render_cli(stack: str, *args: str) -> CliResult:
+    """`python -m tools.render STACK` with the stack's render inputs first, then `args`."""
+    inputs = RENDER_INPUTS / f"{stack}.yaml"
+    base = ["--config-file", str(inputs)] if inputs.exists() else []
+    return run_cli("-m", "tools.render", stack, *base, *args)

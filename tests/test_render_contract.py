@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from tests.graph import PROJECT_DIR, render_stack, run_cli, write_yaml
+from tests.graph import render_cli, render_stack, run_cli, write_yaml
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_stack_reference_outputs_are_served_with_their_secrecy():
 
 
 def test_stack_reference_without_outputs_file_is_exit_2_naming_the_ref(tmp_path):
-    result = run_cli("-m", "tools.render", "cloud", "--out", str(tmp_path / "out"))
+    result = render_cli("cloud", "--out", str(tmp_path / "out"))
     assert result.code == 2
     assert "organization/belen/homelab" in result.stderr and "--stack-outputs" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()

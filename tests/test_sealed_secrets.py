@@ -7,7 +7,7 @@ import pytest
 
 from components.crypto import pem
 from tests import keyfactory as kf
-from tests.graph import PROJECT_DIR, render_stack, run_cli, write_json, write_yaml
+from tests.graph import PROJECT_DIR, render_cli, render_stack, write_json, write_yaml
 
 HOMELAB_KEYS = json.loads((PROJECT_DIR / "tests/stack-outputs/organization~belen~homelab.json").read_text())
 CLOUD_OUTPUTS = {"organization/belen/homelab": HOMELAB_KEYS}
@@ -49,7 +49,7 @@ def test_restored_keys_become_active_tls_secrets_that_the_controller_waits_for()
 
 def test_controller_release_values():
     graph = render_stack("homelab", restored(kf.pair("a")))
-    inputs = graph.one("helm.sh/v3:Release").inputs()
+    inputs = graph.one("helm.sh/v3:Release", "homelab-sealed-secrets-controller").inputs()
     assert inputs["chart"] == "sealed-secrets" and inputs["version"] == "2.20.0"
     assert inputs["repositoryOpts"]["repo"] == "https://bitnami.github.io/sealed-secrets"
     assert inputs["name"] == "sealed-secrets" and inputs["namespace"] == "kube-system"
@@ -62,14 +62,14 @@ def test_controller_release_values():
 def test_key_renew_period_is_always_a_string(given, passed):
     settings = {} if given is None else {"keyRenewPeriod": given}
     graph = render_stack("homelab", {"belen:sealedSecrets": settings})
-    assert graph.one("helm.sh/v3:Release").inputs()["values"]["keyrenewperiod"] == passed
+    assert graph.one("helm.sh/v3:Release", "homelab-sealed-secrets-controller").inputs()["values"]["keyrenewperiod"] == passed
 
 
 def test_a_non_default_namespace_is_created_first_and_used_everywhere():
     graph = render_stack("homelab", {"belen:sealedSecrets": {"namespace": "sealed-secrets"}, **restored(kf.pair("a"))})
     namespace = graph.obj("Namespace", "sealed-secrets")
     assert namespace.retain_on_delete
-    release = graph.one("helm.sh/v3:Release")
+    release = graph.one("helm.sh/v3:Release", "homelab-sealed-secrets-controller")
     assert release.inputs()["namespace"] == release.inputs()["values"]["namespace"] == "sealed-secrets"
     for secret in key_secrets(graph):
         assert secret.inputs()["metadata"]["namespace"] == "sealed-secrets"
@@ -101,7 +101,7 @@ def test_generated_key_is_made_once_by_a_resource_and_unknown_offline():
     generated = graph.one("dynamic/belen:GeneratedSealingKey")
     [secret] = key_secrets(graph) or [graph.one("core/v1:Secret")]
     assert graph.depends_on(secret, generated)
-    assert graph.depends_on(graph.one("helm.sh/v3:Release"), secret)
+    assert graph.depends_on(graph.one("helm.sh/v3:Release", "homelab-sealed-secrets-controller"), secret)
     assert secret.retain_on_delete
     for name in ("sealingCertificate", "sealingKeyFingerprints", "sealingKeys"):
         assert not graph.output(name).known
@@ -114,7 +114,7 @@ def test_replica_takes_the_primarys_keys_and_publishes_the_certificate_in_clear(
     secrets = key_secrets(graph)
     assert {s.inputs()["metadata"]["name"] for s in secrets} == {
         f"sealed-secrets-key-{fingerprint(p)[:16]}" for p in HOMELAB_KEYS["sealingKeys"]}
-    release = graph.one("helm.sh/v3:Release")
+    release = graph.one("helm.sh/v3:Release", "cloud-sealed-secrets-controller")
     assert all(graph.depends_on(release, s) for s in secrets)
     assert all(s.is_secret("data") for s in secrets)
     cert = graph.output("sealingCertificate")
@@ -125,7 +125,7 @@ def test_replica_takes_the_primarys_keys_and_publishes_the_certificate_in_clear(
 
 def render_error(tmp_path, config, stack="homelab", *extra):
     inputs = write_yaml(tmp_path / "in.yaml", config)
-    result = run_cli("-m", "tools.render", stack, "--out", str(tmp_path / "out"), "--config-file", str(inputs), *extra)
+    result = render_cli(stack, "--out", str(tmp_path / "out"), "--config-file", str(inputs), *extra)
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
     return result
 
@@ -188,8 +188,7 @@ def test_keys_in_plain_text_in_a_stack_file_are_refused():
 
 def test_bad_keys_from_the_source_stack_fail_when_they_arrive_with_exit_3(tmp_path):
     outputs = write_json(tmp_path / "homelab.json", {"sealingKeys": [kf.ec_pair(), *expired_newest()], "__secret__": ["sealingKeys"]})
-    result = run_cli("-m", "tools.render", "cloud", "--out", str(tmp_path / "out"),
-                     "--stack-outputs", f"organization/belen/homelab={outputs}")
+    result = render_cli("cloud", "--out", str(tmp_path / "out"), "--stack-outputs", f"organization/belen/homelab={outputs}")
     assert result.code == 3, result.stderr
     prefix = "belen:sealedSecrets.keysFromStack (organization/belen/homelab): sealingKeys"
     assert f"{prefix}[0].key: is an EC (secp256r1) key, not RSA" in result.stderr
@@ -199,7 +198,6 @@ def test_bad_keys_from_the_source_stack_fail_when_they_arrive_with_exit_3(tmp_pa
 
 def test_source_stack_without_keys_fails_with_exit_3(tmp_path):
     outputs = write_json(tmp_path / "homelab.json", {"clusterName": "homelab"})
-    result = run_cli("-m", "tools.render", "cloud", "--out", str(tmp_path / "out"),
-                     "--stack-outputs", f"organization/belen/homelab={outputs}")
+    result = render_cli("cloud", "--out", str(tmp_path / "out"), "--stack-outputs", f"organization/belen/homelab={outputs}")
     assert result.code == 3
     assert "belen:sealedSecrets.keysFromStack (organization/belen/homelab): the stack has no sealingKeys output" in result.stderr

@@ -10,7 +10,7 @@ from kubesealpy import Sealer, SealingScope, Unsealer
 from kubesealpy.certificate import load_private_key_from_pem
 
 from tests import keyfactory as kf
-from tests.graph import run_cli, write_yaml
+from tests.graph import render_cli, run_cli, write_yaml
 
 SCOPES = [SealingScope.STRICT, SealingScope.NAMESPACE_WIDE, SealingScope.CLUSTER_WIDE]
 
@@ -22,7 +22,7 @@ def rendered(tmp_path_factory):
     inputs = write_yaml(tmp / "keys.yaml", {"belen:sealingKeys": [kf.pair("interop-old", age_days=60),
                                                                   kf.pair("interop-new", age_days=10)]})
     out = tmp / "render"
-    result = run_cli("-m", "tools.render", "homelab", "--out", str(out), "--config-file", str(inputs), "--show-secrets")
+    result = render_cli("homelab", "--out", str(out), "--config-file", str(inputs), "--show-secrets")
     assert result.code == 0, result.stderr
     certificate = json.loads((out / "outputs.json").read_text())["sealingCertificate"]
     key_secrets = [yaml.safe_load(p.read_text()) for p in sorted((out / "manifests").glob("secret-kube-system-sealed-secrets-key-*.yaml"))]

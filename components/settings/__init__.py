@@ -15,15 +15,16 @@ from typing import Any
 from components.settings.cert_manager import CertManagerSettings, parse_cert_manager
 from components.settings.cluster import ClusterSettings, parse_cluster
 from components.settings.external_secrets import ExternalSecretsSettings, parse_external_secrets
+from components.settings.flux import FluxSettings, parse_flux
 from components.settings.reader import Node, Problems, describe
 from components.settings.sealed_secrets import SealedSecretsSettings, parse_sealed_secrets
 
 NAMESPACE = "belen"
 
 # Plain settings, one object per platform area.
-PLAIN_KEYS = ("cluster", "sealedSecrets", "externalSecrets", "certManager")
+PLAIN_KEYS = ("cluster", "sealedSecrets", "externalSecrets", "certManager", "flux")
 # Secret material lives under its own keys so plain values never become secrets by contagion.
-SECRET_KEYS = ("kubeconfig", "sealingKeys", "storeCredentials", "caKeyPair", "acmeCredentials")
+SECRET_KEYS = ("kubeconfig", "sealingKeys", "storeCredentials", "caKeyPair", "acmeCredentials", "gitAuth")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Settings:
     # Optional areas are None when their key is absent from the stack.
     external_secrets: ExternalSecretsSettings | None
     cert_manager: CertManagerSettings | None
+    flux: FluxSettings | None
 
 
 def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = None) -> Settings:
@@ -81,12 +83,15 @@ def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = Non
 
     external_secrets = optional("externalSecrets", "storeCredentials")
     cert_manager = optional("certManager", "caKeyPair", "acmeCredentials")
+    flux = optional("flux", "gitAuth")
+    cluster = parse_cluster(area("cluster"), _text(secrets["kubeconfig"], "kubeconfig", problems))
     settings = Settings(
         stack=stack,
-        cluster=parse_cluster(area("cluster"), _text(secrets["kubeconfig"], "kubeconfig", problems)),
+        cluster=cluster,
         sealed_secrets=parse_sealed_secrets(area("sealedSecrets"), secrets["sealingKeys"], now),
         external_secrets=external_secrets and parse_external_secrets(external_secrets, secrets["storeCredentials"]),
         cert_manager=cert_manager and parse_cert_manager(cert_manager, secrets["caKeyPair"], secrets["acmeCredentials"]),
+        flux=flux and parse_flux(flux, secrets["gitAuth"], cluster.name),
     )
     problems.raise_if_any()
     return settings

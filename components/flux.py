@@ -1,0 +1,163 @@
+"""Flux: the controllers, the GitOps source, and the Kustomizations that start syncing last.
+
+How Flux is installed, and why: the Flux Operator (its Helm chart) plus a `FluxInstance` named
+`flux`. Flux's maintainers point infrastructure-as-code installs to the operator — it installs and
+upgrades the controllers from a declarative spec and never writes to Git, unlike `flux bootstrap` —
+while the flux2 community chart is maintained on a best-effort basis. belen does not use the
+FluxInstance's own `sync`: it creates the GitRepository and Kustomizations itself, so that they
+carry per-cluster `postBuild` substitutions and extra Kustomizations, and above all so that they
+depend on every platform piece apps rely on (sealing keys, secret stores, issuers, ingress).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.helm import Chart, release
+from components.settings.flux import MAIN_KUSTOMIZATION, FluxSettings
+
+OPERATOR_CHART = Chart("flux-operator", "0.61.0", "oci://ghcr.io/controlplaneio-fluxcd/charts")
+FLUX_VERSION = "2.9.6"
+NAMESPACE = "flux-system"
+INSTANCE_NAME = "flux"  # the operator reconciles only a FluxInstance of this name
+SOURCE_NAME = "flux-system"
+AUTH_SECRET = "flux-system-git-auth"
+WEBHOOK_SECRET = "flux-webhook-token"
+
+
+@dataclass(frozen=True)
+class FluxArgs:
+    settings: FluxSettings
+    cluster_name: str
+    environment: str
+    # Everything apps in Git rely on; nothing syncs before all of it is ready.
+    platform: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class Flux(pulumi.ComponentResource):
+    def __init__(self, name: str, args: FluxArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("belen:index:Flux", name, None, opts)
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE}, opts=child)
+        operator = release(
+            f"{name}-operator", OPERATOR_CHART, release_name="flux-operator", namespace=NAMESPACE,
+            values={"installCRDs": True},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        instance = k8s.apiextensions.CustomResource(
+            f"{name}-instance",
+            api_version="fluxcd.controlplane.io/v1",
+            kind="FluxInstance",
+            metadata={"name": INSTANCE_NAME, "namespace": NAMESPACE, "annotations": _await_ready(600)},
+            spec={
+                "distribution": {
+                    "version": FLUX_VERSION,
+                    "registry": "ghcr.io/fluxcd",
+                    "artifact": "oci://ghcr.io/controlplaneio-fluxcd/flux-operator-manifests",
+                },
+                "components": ["source-controller", "kustomize-controller", "helm-controller",
+                               "notification-controller"],
+                "cluster": {"type": "kubernetes", "networkPolicy": True, "domain": "cluster.local"},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[operator]),
+        )
+        start_after = [instance, *args.platform]
+
+        secret_ref = {}
+        if settings.auth is not None:
+            auth = k8s.core.v1.Secret(
+                f"{name}-git-auth",
+                metadata={"name": AUTH_SECRET, "namespace": NAMESPACE},
+                string_data=pulumi.Output.secret(settings.auth.secret_data),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+            )
+            secret_ref = {"secretRef": {"name": AUTH_SECRET}}
+            start_after.append(auth)
+
+        source = k8s.apiextensions.CustomResource(
+            f"{name}-source",
+            api_version="source.toolkit.fluxcd.io/v1",
+            kind="GitRepository",
+            metadata={"name": SOURCE_NAME, "namespace": NAMESPACE},
+            spec={"url": settings.url, "ref": {"branch": settings.branch}, "interval": settings.git_interval, **secret_ref},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=start_after),
+        )
+        substitute = {**settings.substitute, "cluster_name": args.cluster_name, "environment": args.environment}
+        self.kustomizations = [self._kustomization(name, MAIN_KUSTOMIZATION, settings.path, settings.interval, True,
+                                                   (), substitute, [source, *start_after])]
+        for extra in settings.kustomizations:
+            self.kustomizations.append(self._kustomization(
+                name, extra.name, extra.path, settings.interval, extra.prune, extra.depends_on, substitute,
+                [source, *start_after]))
+
+        self.exports: dict[str, pulumi.Input] = {
+            "fluxSource": settings.url,
+            "fluxBranch": settings.branch,
+            "fluxPath": settings.path,
+            "fluxKustomizations": [MAIN_KUSTOMIZATION, *(k.name for k in settings.kustomizations)],
+        }
+        if settings.receiver:
+            self.exports["fluxWebhookToken"] = self._receiver(name, namespace)
+        self.ready: list[pulumi.Resource] = []
+        self.register_outputs(self.exports)
+
+    def _kustomization(self, name: str, kustomization: str, path: str, interval: str, prune: bool,
+                       depends_on: Sequence[str], substitute: dict[str, str],
+                       start_after: list[pulumi.Resource]) -> k8s.apiextensions.CustomResource:
+        spec: dict[str, Any] = {
+            "interval": interval,
+            "path": path,
+            "prune": prune,
+            "sourceRef": {"kind": "GitRepository", "name": SOURCE_NAME},
+            "postBuild": {"substitute": substitute},
+        }
+        if depends_on:
+            spec["dependsOn"] = [{"name": dep} for dep in depends_on]
+        return k8s.apiextensions.CustomResource(
+            f"{name}-{kustomization}",
+            api_version="kustomize.toolkit.fluxcd.io/v1",
+            kind="Kustomization",
+            metadata={"name": kustomization, "namespace": NAMESPACE},
+            spec=spec,
+            # Deleting a pruning Kustomization deletes every app it applied (and their volumes):
+            # removing belen's config or destroying the stack must leave the apps running.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=start_after, retain_on_delete=True),
+        )
+
+    def _receiver(self, name: str, namespace: k8s.core.v1.Namespace) -> pulumi.Output[str]:
+        """A GitHub webhook receiver, so a push triggers a sync instead of waiting for the interval."""
+        token = random.RandomPassword(f"{name}-webhook-token", length=40, special=False,
+                                      opts=pulumi.ResourceOptions(parent=self))
+        secret = k8s.core.v1.Secret(
+            f"{name}-webhook-token-secret",
+            metadata={"name": WEBHOOK_SECRET, "namespace": NAMESPACE},
+            string_data={"token": pulumi.Output.secret(token.result)},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-receiver",
+            api_version="notification.toolkit.fluxcd.io/v1",
+            kind="Receiver",
+            metadata={"name": "github", "namespace": NAMESPACE},
+            spec={
+                "type": "github",
+                "events": ["ping", "push"],
+                "secretRef": {"name": WEBHOOK_SECRET},
+                "resources": [{"kind": "GitRepository", "name": SOURCE_NAME}],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[secret, *self.kustomizations]),
+        )
+        return pulumi.Output.secret(token.result)
+
+
+def _await_ready(timeout_seconds: int) -> dict[str, str]:
+    """Make `pulumi up` wait until the object reports Ready (Pulumi does not wait on custom resources otherwise)."""
+    return {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": str(timeout_seconds)}
