@@ -12,6 +12,7 @@ from components.external_secrets import ExternalSecrets, ExternalSecretsArgs
 from components.flux import Flux, FluxArgs
 from components.sealed_secrets import SealedSecrets, SealedSecretsArgs
 from components.settings import Settings
+from components.tls_mirror import TlsMirror, TlsMirrorArgs
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class BelenCluster(pulumi.ComponentResource):
         if settings.cert_manager:
             self.cert_manager = self._add(CertManager(
                 f"{name}-cert-manager", CertManagerArgs(settings.cert_manager), self.child_opts))
+        if settings.tls and settings.tls.mirror:
+            self.tls_mirror = self._add(TlsMirror(
+                f"{name}-tls-mirror", TlsMirrorArgs(settings.tls.mirror, cluster.environment), self.child_opts))
         # Flux comes last: it starts syncing apps only once everything above is ready.
         if settings.flux:
             self.flux = self._add(Flux(f"{name}-flux", FluxArgs(

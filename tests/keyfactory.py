@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import hashlib
 
 import yaml
 from cryptography import x509
@@ -57,3 +58,26 @@ def backup_yaml(pairs: list[dict[str, str]], as_list: bool = True) -> str:
     } for i, p in enumerate(pairs)]
     doc = {"apiVersion": "v1", "kind": "List", "items": secrets} if as_list else secrets[0]
     return yaml.safe_dump(doc)
+
+
+def issued(host: str, *, age_days: int = 10, days: int = 90, with_ca: bool = True) -> dict[str, object]:
+    """A published certificate as the ops stack exports it: a leaf for `host` signed by a test CA."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    start = NOW - dt.timedelta(days=age_days)
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(start - dt.timedelta(days=1))
+          .not_valid_after(start + dt.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + dt.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False).sign(ca_key, hashes.SHA256()))
+    pem_of = lambda c: c.public_bytes(serialization.Encoding.PEM).decode()  # noqa: E731
+    value = {"tls.crt": pem_of(leaf) + pem_of(ca), "tls.key": key_pem(key, pkcs8=True),
+             "notAfter": leaf.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"), "dnsNames": [host],
+             "fingerprint": hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()}
+    if with_ca:
+        value["ca.crt"] = pem_of(ca)
+    return value

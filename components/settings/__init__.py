@@ -18,11 +18,12 @@ from components.settings.external_secrets import ExternalSecretsSettings, parse_
 from components.settings.flux import FluxSettings, parse_flux
 from components.settings.reader import Node, Problems, describe
 from components.settings.sealed_secrets import SealedSecretsSettings, parse_sealed_secrets
+from components.settings.tls import TlsSettings, parse_tls
 
 NAMESPACE = "belen"
 
 # Plain settings, one object per platform area.
-PLAIN_KEYS = ("cluster", "sealedSecrets", "externalSecrets", "certManager", "flux")
+PLAIN_KEYS = ("cluster", "sealedSecrets", "externalSecrets", "certManager", "flux", "tls")
 # Secret material lives under its own keys so plain values never become secrets by contagion.
 SECRET_KEYS = ("kubeconfig", "sealingKeys", "storeCredentials", "caKeyPair", "acmeCredentials", "gitAuth")
 
@@ -57,6 +58,7 @@ class Settings:
     external_secrets: ExternalSecretsSettings | None
     cert_manager: CertManagerSettings | None
     flux: FluxSettings | None
+    tls: TlsSettings | None
 
 
 def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = None) -> Settings:
@@ -92,6 +94,7 @@ def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = Non
         external_secrets=external_secrets and parse_external_secrets(external_secrets, secrets["storeCredentials"]),
         cert_manager=cert_manager and parse_cert_manager(cert_manager, secrets["caKeyPair"], secrets["acmeCredentials"]),
         flux=flux and parse_flux(flux, secrets["gitAuth"], cluster.name),
+        tls=parse_tls(area("tls")) if "tls" in values else None,
     )
     problems.raise_if_any()
     return settings

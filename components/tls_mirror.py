@@ -1,0 +1,120 @@
+"""TlsMirror: an environment's copies of certificates issued once in the ops stack.
+
+Reads the ops stack's `tlsCertificates` output through a StackReference, with this stack's own
+credentials. Every value is checked when it arrives, before anything is written: a certificate the
+source lost, one that expired or one whose key does not match fails the update, so an existing
+mirror is never blanked or replaced with something broken.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.crypto import tls_bundle
+from components.errors import ValueCheckError
+from components.settings.tls import TlsMirrorSettings
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "belen"}
+
+
+@dataclass(frozen=True)
+class TlsMirrorArgs:
+    settings: TlsMirrorSettings
+    environment: str
+
+
+class TlsMirror(pulumi.ComponentResource):
+    def __init__(self, name: str, args: TlsMirrorArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("belen:index:TlsMirror", name, None, opts)
+        settings = args.settings
+        source = pulumi.StackReference(f"{name}-source", stack_name=settings.from_stack,
+                                       opts=pulumi.ResourceOptions(parent=self))
+        checked = source.get_output("tlsCertificates").apply(
+            lambda published: check_published(published, settings, args.environment))
+
+        namespaces: dict[str, k8s.core.v1.Namespace] = {}
+        if settings.create_namespaces:
+            for namespace in sorted({ns for cert in settings.certificates for ns in cert.namespaces}):
+                namespaces[namespace] = k8s.core.v1.Namespace(
+                    f"{name}-{namespace}",
+                    metadata={"name": namespace, "labels": MANAGED_BY},
+                    # Apps deployed by Flux live in these namespaces: never delete them with the stack.
+                    opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+                )
+
+        mirrored: dict[str, Any] = {}
+        secrets: list[k8s.core.v1.Secret] = []
+        for cert in settings.certificates:
+            bundle = checked.apply(lambda bundles, n=cert.name: bundles[n])
+            # Public facts about the certificate; only the key material stays secret.
+            not_after = pulumi.Output.unsecret(bundle.apply(lambda b: b.not_after))
+            fingerprint = pulumi.Output.unsecret(bundle.apply(lambda b: b.fingerprint))
+            for namespace in cert.namespaces:
+                secrets.append(k8s.core.v1.Secret(
+                    f"{name}-{cert.name}-{namespace}",
+                    metadata={
+                        "name": cert.secret_name,
+                        "namespace": namespace,
+                        "labels": {**MANAGED_BY, "belen.io/certificate": cert.name},
+                        "annotations": {
+                            "belen.io/source-stack": settings.from_stack,
+                            "belen.io/not-after": not_after,
+                            "belen.io/fingerprint": fingerprint,
+                        },
+                    },
+                    type="kubernetes.io/tls",
+                    data=pulumi.Output.secret(bundle.apply(_secret_data)),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[namespaces[namespace]] if namespace in namespaces else []),
+                ))
+            mirrored[cert.name] = {"notAfter": not_after, "fingerprint": fingerprint, "namespaces": list(cert.namespaces)}
+
+        self.exports: dict[str, pulumi.Input] = {"tlsMirrored": mirrored}
+        # Apps' Ingresses reference these Secrets: Flux starts after them.
+        self.ready: list[pulumi.Resource] = secrets
+        self.register_outputs(self.exports)
+
+
+def _secret_data(bundle: tls_bundle.TlsBundle) -> dict[str, str]:
+    files = {"tls.crt": bundle.cert, "tls.key": bundle.key, **({"ca.crt": bundle.ca} if bundle.ca else {})}
+    return {key: base64.b64encode(text.encode()).decode() for key, text in files.items()}
+
+
+def check_published(
+    published: Any, settings: TlsMirrorSettings, environment: str, now: dt.datetime | None = None
+) -> dict[str, tls_bundle.TlsBundle]:
+    """Every configured certificate, checked; one error listing every problem, else warnings for those expiring soon."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    published = published if isinstance(published, dict) else {}
+    source = settings.from_stack
+    problems, bundles = [], {}
+    for cert in settings.certificates:
+        where = f"belen:tls.mirror.certificates.{cert.name}"
+        if cert.name not in published:
+            problems.append(f"{where}: not published by {source} — add it to belen:tls.publish there and run "
+                            f"`pulumi up` on {source}; the mirrors already in the cluster are left as they are")
+            continue
+        try:
+            bundle = tls_bundle.from_published(published[cert.name])
+        except tls_bundle.BundleError as exc:
+            problems.append(f"{where}: the copy published by {source} is unusable: {exc} — check the Certificate in {source}")
+            continue
+        expires = tls_bundle.not_after(bundle)
+        if expires <= now:
+            problems.append(f"{where}: the certificate published by {source} expired on {bundle.not_after} — "
+                            f"check why cert-manager in {source} did not renew it")
+            continue
+        days_left = (expires - now).days
+        if days_left < settings.warn_days:
+            pulumi.log.warn(f"TLS certificate {cert.name} for environment {environment} expires in {days_left} days "
+                            f"({bundle.not_after}); cert-manager in {source} should renew it — run `pulumi up` on "
+                            f"{source}, then here")
+        bundles[cert.name] = bundle
+    if problems:
+        raise ValueCheckError(problems)
+    return bundles
