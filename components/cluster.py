@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from components.cert_manager import CertManager, CertManagerArgs
 from components.external_secrets import ExternalSecrets, ExternalSecretsArgs
 from components.flux import Flux, FluxArgs
+from components.ingress import Ingress, IngressArgs
 from components.sealed_secrets import SealedSecrets, SealedSecretsArgs
 from components.settings import Settings
 from components.tls_mirror import TlsMirror, TlsMirrorArgs
@@ -48,12 +49,14 @@ class BelenCluster(pulumi.ComponentResource):
         settings = args.settings
         self.sealed_secrets = self._add(SealedSecrets(
             f"{name}-sealed-secrets", SealedSecretsArgs(settings.sealed_secrets), self.child_opts))
+        self.ingress = self._add(Ingress(f"{name}-ingress", IngressArgs(settings.ingress), self.child_opts))
         if settings.external_secrets:
             self.external_secrets = self._add(ExternalSecrets(
                 f"{name}-external-secrets", ExternalSecretsArgs(settings.external_secrets), self.child_opts))
         if settings.cert_manager:
             self.cert_manager = self._add(CertManager(
-                f"{name}-cert-manager", CertManagerArgs(settings.cert_manager), self.child_opts))
+                f"{name}-cert-manager",
+                CertManagerArgs(settings.cert_manager, http01_dependencies=self.ingress.ready), self.child_opts))
         if settings.tls and settings.tls.mirror:
             self.tls_mirror = self._add(TlsMirror(
                 f"{name}-tls-mirror", TlsMirrorArgs(settings.tls.mirror, cluster.environment), self.child_opts))

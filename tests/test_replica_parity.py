@@ -1,5 +1,6 @@
 """The cloud replica is the homelab built from the same code: after normalising what is declared
-per cluster (name, context, substitutions, key source), the two resource sets are identical."""
+per cluster (name, context, substitutions, key source, whether belen installs the ingress
+controller), the two resource sets are identical."""
 
 import json
 
@@ -20,10 +21,12 @@ def normalised(graph, cluster: str) -> dict[str, dict]:
         head, _, last = value.rpartition("::")
         return head.replace(f"urn:pulumi:{cluster}::", "urn:pulumi:STACK::") + "::" + name(last)
 
-    key_source = {r.urn for r in graph.find("pulumi:pulumi:StackReference")}
+    ingress = graph.one("belen:index:Ingress")
+    declared = {r.urn for r in graph.find("pulumi:pulumi:StackReference")}
+    declared |= {r.urn for r in graph.resources if r.parent == ingress.urn}
     result = {}
     for resource in graph.resources:
-        if resource.urn in key_source:
+        if resource.urn in declared:
             continue
         inputs = resource.inputs()
         if resource.type == "pulumi:providers:kubernetes":
@@ -37,7 +40,7 @@ def normalised(graph, cluster: str) -> dict[str, dict]:
             "name": name(resource.name),
             "parent": resource.parent and urn(resource.parent),
             "provider": resource.provider and urn(resource.provider),
-            "dependencies": sorted(urn(d) for d in resource.dependencies if d not in key_source),
+            "dependencies": sorted(urn(d) for d in resource.dependencies if d not in declared),
             "protect": resource.protect,
             "retainOnDelete": resource.retain_on_delete,
             "inputs": inputs,

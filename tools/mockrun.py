@@ -6,10 +6,14 @@ Used by `python -m tools.render`, the tests and the benchmark. No CLI, no cluste
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextvars
 import heapq
 import logging
 import runpy
+import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +213,11 @@ class RecordingMonitor(mocks.MockMonitor):
         return response
 
     def _record(self, request, urn: str, deps: set[str], read: bool) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            try:
+                _THREAD_LOOPS.add(asyncio.get_event_loop())
+            except RuntimeError:  # this thread never needed one
+                pass
         props = request.properties if read else request.object
         self.recorded.append(
             Resource(
@@ -225,6 +234,18 @@ class RecordingMonitor(mocks.MockMonitor):
                 raw_inputs=json_format.MessageToDict(props),
             )
         )
+
+
+# The SDK gives each worker thread an event loop and never closes it; left to the garbage collector
+# at interpreter exit, they print "Exception ignored ... Invalid file descriptor". Closed at exit.
+_THREAD_LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_thread_loops() -> None:
+    for loop in list(_THREAD_LOOPS):
+        if not loop.is_running() and not loop.is_closed():
+            loop.close()
 
 
 class _WarningCollector(logging.Handler):

@@ -16,6 +16,7 @@ from components.settings.cert_manager import CertManagerSettings, parse_cert_man
 from components.settings.cluster import ClusterSettings, parse_cluster
 from components.settings.external_secrets import ExternalSecretsSettings, parse_external_secrets
 from components.settings.flux import FluxSettings, parse_flux
+from components.settings.ingress import IngressSettings, parse_ingress
 from components.settings.reader import Node, Problems, describe
 from components.settings.sealed_secrets import SealedSecretsSettings, parse_sealed_secrets
 from components.settings.tls import TlsSettings, parse_tls
@@ -23,7 +24,7 @@ from components.settings.tls import TlsSettings, parse_tls
 NAMESPACE = "belen"
 
 # Plain settings, one object per platform area.
-PLAIN_KEYS = ("cluster", "sealedSecrets", "externalSecrets", "certManager", "flux", "tls")
+PLAIN_KEYS = ("cluster", "sealedSecrets", "ingress", "externalSecrets", "certManager", "flux", "tls")
 # Secret material lives under its own keys so plain values never become secrets by contagion.
 SECRET_KEYS = ("kubeconfig", "sealingKeys", "storeCredentials", "caKeyPair", "acmeCredentials", "gitAuth")
 
@@ -54,6 +55,7 @@ class Settings:
     stack: str
     cluster: ClusterSettings
     sealed_secrets: SealedSecretsSettings
+    ingress: IngressSettings
     # Optional areas are None when their key is absent from the stack.
     external_secrets: ExternalSecretsSettings | None
     cert_manager: CertManagerSettings | None
@@ -91,6 +93,7 @@ def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = Non
         stack=stack,
         cluster=cluster,
         sealed_secrets=parse_sealed_secrets(area("sealedSecrets"), secrets["sealingKeys"], now),
+        ingress=parse_ingress(area("ingress")),
         external_secrets=external_secrets and parse_external_secrets(external_secrets, secrets["storeCredentials"]),
         cert_manager=cert_manager and parse_cert_manager(cert_manager, secrets["caKeyPair"], secrets["acmeCredentials"]),
         flux=flux and parse_flux(flux, secrets["gitAuth"], cluster.name),
