@@ -55,6 +55,7 @@ class TlsMirror(pulumi.ComponentResource):
             # Public facts about the certificate; only the key material stays secret.
             not_after = pulumi.Output.unsecret(bundle.apply(lambda b: b.not_after))
             fingerprint = pulumi.Output.unsecret(bundle.apply(lambda b: b.fingerprint))
+            data = pulumi.Output.secret(bundle.apply(_secret_data))
             for namespace in cert.namespaces:
                 secrets.append(k8s.core.v1.Secret(
                     f"{name}-{cert.name}-{namespace}",
@@ -69,7 +70,7 @@ class TlsMirror(pulumi.ComponentResource):
                         },
                     },
                     type="kubernetes.io/tls",
-                    data=pulumi.Output.secret(bundle.apply(_secret_data)),
+                    data=data,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[namespaces[namespace]] if namespace in namespaces else []),
                 ))
             mirrored[cert.name] = {"notAfter": not_after, "fingerprint": fingerprint, "namespaces": list(cert.namespaces)}
