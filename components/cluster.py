@@ -13,6 +13,7 @@ from components.flux import Flux, FluxArgs
 from components.ingress import Ingress, IngressArgs
 from components.sealed_secrets import SealedSecrets, SealedSecretsArgs
 from components.settings import Settings
+from components.tls_distribution import TlsPublisher, TlsPublisherArgs
 from components.tls_mirror import TlsMirror, TlsMirrorArgs
 
 
@@ -57,6 +58,10 @@ class BelenCluster(pulumi.ComponentResource):
             self.cert_manager = self._add(CertManager(
                 f"{name}-cert-manager",
                 CertManagerArgs(settings.cert_manager, http01_dependencies=self.ingress.ready), self.child_opts))
+        if settings.tls and settings.tls.publish and settings.cert_manager:
+            published = [c for c in settings.cert_manager.certificates if c.name in settings.tls.publish]
+            self.tls_publisher = self._add(TlsPublisher(
+                f"{name}-tls-publisher", TlsPublisherArgs(published, self.cert_manager.certificates), self.child_opts))
         if settings.tls and settings.tls.mirror:
             self.tls_mirror = self._add(TlsMirror(
                 f"{name}-tls-mirror", TlsMirrorArgs(settings.tls.mirror, cluster.environment), self.child_opts))

@@ -72,3 +72,32 @@ def test_ingress_settings_errors(tmp_path, ingress, message):
                         str(write_yaml(tmp_path / "in.yaml", {"belen:ingress": ingress})))
     assert result.code == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+HTTP01_CERT = {"belen:certManager": {
+    "issuers": [{"name": "letsencrypt", "acme": {"email": "a@example.org", "server": "letsencrypt", "http01": {}}},
+                {"name": "selfsigned", "selfSigned": {}}],
+    "certificates": [{"name": "web", "namespace": "web", "dnsNames": ["web.example.org"], "issuer": "letsencrypt"},
+                     {"name": "internal", "namespace": "web", "dnsNames": ["internal.example.org"], "issuer": "selfsigned"}]}}
+
+
+def test_http01_certificates_wait_for_traefik_when_belen_installs_it():
+    graph = render_stack("cloud", HTTP01_CERT, stack_outputs=HOMELAB_OUTPUTS)
+    [release] = traefik(graph)
+    assert graph.depends_on(graph.obj("Certificate", "web"), release)
+    assert not graph.depends_on(graph.obj("Certificate", "internal"), release), "only http01 challenges need it"
+
+
+def test_no_traefik_dependency_where_k3s_provides_it():
+    graph = render_stack("homelab", HTTP01_CERT)
+    assert traefik(graph) == [] and graph.obj("Certificate", "web")
+
+
+def test_an_http01_class_that_differs_from_the_cluster_class_fails(tmp_path):
+    config = {"belen:ingress": {"install": True, "className": "nginx"}}
+    result = render_cli("cloud", "--out", str(tmp_path / "out"), "--config-file", str(write_yaml(tmp_path / "in.yaml", config)))
+    assert result.code == 2
+    for index in (0, 1):  # both Let's Encrypt issuers of the cloud stack solve http01 through traefik
+        assert (f"belen:certManager.issuers[{index}].acme.http01.ingressClass: 'traefik' differs from "
+                "belen:ingress.className 'nginx'") in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()

@@ -16,10 +16,10 @@ from components.settings.cert_manager import CertManagerSettings, parse_cert_man
 from components.settings.cluster import ClusterSettings, parse_cluster
 from components.settings.external_secrets import ExternalSecretsSettings, parse_external_secrets
 from components.settings.flux import FluxSettings, parse_flux
-from components.settings.ingress import IngressSettings, parse_ingress
+from components.settings.ingress import IngressSettings, check_http01_classes, parse_ingress
 from components.settings.reader import Node, Problems, describe
 from components.settings.sealed_secrets import SealedSecretsSettings, parse_sealed_secrets
-from components.settings.tls import TlsSettings, parse_tls
+from components.settings.tls import TlsSettings, check_publish, parse_tls
 
 NAMESPACE = "belen"
 
@@ -99,6 +99,9 @@ def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = Non
         flux=flux and parse_flux(flux, secrets["gitAuth"], cluster.name),
         tls=parse_tls(area("tls")) if "tls" in values else None,
     )
+    # Checks across areas.
+    check_http01_classes(settings.ingress, settings.cert_manager, problems)
+    check_publish(settings.tls, settings.cert_manager, problems)
     problems.raise_if_any()
     return settings
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from components.settings.reader import Node, dns_subdomain
+from components.settings.cert_manager import CertManagerSettings
+from components.settings.reader import Node, Problems, dns_subdomain
 
 SERVICE_TYPES = ("LoadBalancer", "NodePort")
 
@@ -51,3 +52,13 @@ def _ip_problem(value: str) -> str | None:
         return None
     except ValueError:
         return f"'{value}' is not an IP address"
+
+
+def check_http01_classes(ingress: IngressSettings, cert_manager: CertManagerSettings | None, problems: Problems) -> None:
+    """An http01 challenge served through another ingress class than the cluster's never completes."""
+    for index, issuer in enumerate(cert_manager.issuers if cert_manager else ()):
+        solver_class = getattr(issuer, "http01_ingress_class", None)
+        if getattr(issuer, "solver", None) == "http01" and solver_class != ingress.class_name:
+            problems.add(f"certManager.issuers[{index}].acme.http01.ingressClass",
+                         f"'{solver_class}' differs from belen:ingress.className '{ingress.class_name}'",
+                         "use the same class in both, or challenges are never answered")

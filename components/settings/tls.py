@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.settings.reader import Node, dns_label, dns_subdomain
+from components.settings.cert_manager import CertManagerSettings
+from components.settings.reader import Node, Problems, dns_label, dns_subdomain
 from components.settings.sealed_secrets import STACK_REF
 
 
@@ -61,3 +62,14 @@ def _mirror(node: Node) -> TlsMirrorSettings:
     create_namespaces = node.bool("createNamespaces", True)
     node.done()
     return TlsMirrorSettings(from_stack or "", tuple(certificates), warn_days, create_namespaces)
+
+
+def check_publish(tls: TlsSettings | None, cert_manager: CertManagerSettings | None, problems: Problems) -> None:
+    """Only certificates this stack issues can be published."""
+    if tls is None or not tls.publish:
+        return
+    configured = {c.name for c in cert_manager.certificates} if cert_manager else set()
+    for index, name in enumerate(tls.publish):
+        if name not in configured:
+            problems.add(f"tls.publish[{index}]", f"'{name}' is not in belen:certManager.certificates",
+                         f"publish one of: {', '.join(sorted(configured)) or 'none configured'}")
