@@ -125,3 +125,16 @@ def render_cli(stack: str, *args: str) -> CliResult:
     inputs = RENDER_INPUTS / f"{stack}.yaml"
     base = ["--config-file", str(inputs)] if inputs.exists() else []
     return run_cli("-m", "tools.render", stack, *base, *args)
+
+
+def render_failure(tmp_path: Path, config: Mapping[str, Any] | None = None, stack: str = "local", *,
+                   expect: int = 2, args: tuple[str, ...] = ()) -> str:
+    """Render `stack` (with its render inputs, then `config`) expecting failure; returns stderr.
+
+    Every failure must exit with `expect`, print no traceback and leave no render behind.
+    """
+    extra = ["--config-file", str(write_yaml(tmp_path / "in.yaml", dict(config)))] if config else []
+    result = render_cli(stack, "--out", str(tmp_path / "out"), *extra, *args)
+    assert result.code == expect, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+    return result.stderr

@@ -19,7 +19,7 @@ from components.cert_manager import CertManager, CertManagerArgs
 from components.settings.cert_manager import dns_name, parse_cert_manager
 from components.settings.reader import Node, Problems
 from tests import keyfactory as kf
-from tests.graph import PROJECT_DIR, RENDER_INPUTS, render_stack, run_cli, run_program, write_yaml
+from tests.graph import PROJECT_DIR, RENDER_INPUTS, render_failure, render_stack, run_cli, run_program, write_yaml
 
 # What /tmp/handoff/cert-manager.md adds under `config:` in stacks/Pulumi.<stack>.yaml, applied here as overrides.
 STACK_SNIPPETS = {
@@ -445,18 +445,6 @@ def test_dns_names_that_fail(name):
 
 # -- every settings error, through the render tool -----------------------------------------------------------
 
-def render_error(tmp_path, config, stack="local"):
-    inputs = write_yaml(tmp_path / "in.yaml", config)
-    out = tmp_path / "out"
-    existing = RENDER_INPUTS / f"{stack}.yaml"
-    layers = ["--config-file", str(existing)] if existing.exists() else []
-    result = run_cli("-m", "tools.render", stack, "--out", str(out), *layers, "--config-file", str(inputs))
-    assert result.code == 2, result.stderr
-    assert "Traceback" not in result.stderr and not out.exists()
-    assert "dummy-token" not in result.stderr and "-----BEGIN" not in result.stderr, "errors never show secrets"
-    return result.stderr
-
-
 def acme(name="le", **solver):
     return {"name": name, "acme": {"email": "ops@example.com", "server": "letsencrypt", **(solver or {"http01": {}})}}
 
@@ -569,22 +557,14 @@ ERRORS = [
 
 @pytest.mark.parametrize("config, message", ERRORS, ids=[message.split(": ", 2)[0][6:] for _, message in ERRORS])
 def test_every_settings_error_fails_the_render_with_exit_2(tmp_path, config, message):
-    assert message in render_error(tmp_path, config)
-
-
-def test_issuer_secrets_without_cert_manager_are_an_error():
-    from components.errors import SettingsError
-    from components.settings import StackConfig, load_settings
-    with pytest.raises(SettingsError) as caught:
-        load_settings(StackConfig({"belen:cluster": {"name": "x"}, "belen:acmeCredentials": {"le": {"apiToken": "t"}}},
-                                  frozenset({"belen:acmeCredentials"})), "x")
-    assert caught.value.lines == ["belen:acmeCredentials: is set but belen:certManager is not — "
-                                  "configure belen:certManager or remove belen:acmeCredentials"]
+    stderr = render_failure(tmp_path, config)
+    assert message in stderr
+    assert "dummy-token" not in stderr and "-----BEGIN" not in stderr, "errors never show secrets"
 
 
 def test_all_problems_are_reported_at_once(tmp_path):
     issuer = {"name": "le", "acme": {"server": "letsencrypt", **DNS01}}
-    stderr = render_error(tmp_path, cm(issuer, certificates=[cert(issuer="nope", dnsNames=["bad_name"])]))
+    stderr = render_failure(tmp_path, cm(issuer, certificates=[cert(issuer="nope", dnsNames=["bad_name"])]))
     lines = [line for line in stderr.splitlines() if line.startswith("belen:")]
     assert [line.split(":")[1] for line in lines] == [
         "certManager.issuers[0].acme.email", "acmeCredentials.le.apiToken",

@@ -10,7 +10,7 @@ import pytest
 from components.errors import SettingsError
 from components.settings import StackConfig, load_settings
 from tests import keyfactory as kf
-from tests.graph import PROJECT_DIR, render_stack, run_cli, write_yaml
+from tests.graph import PROJECT_DIR, render_failure, render_stack, run_cli, write_yaml
 from tools import render
 
 HOMELAB_OUTPUTS = {"organization/belen/homelab": json.loads(
@@ -330,14 +330,6 @@ def test_credentials_in_plain_text_are_refused():
 
 # --- Every settings check, through the render tool -----------------------------------------------
 
-def render_error(tmp_path, config, stack="local"):
-    inputs = write_yaml(tmp_path / "in.yaml", config)
-    result = run_cli("-m", "tools.render", stack, "--out", str(tmp_path / "out"), "--config-file", str(inputs))
-    assert result.code == 2, result.stderr
-    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
-    return result.stderr
-
-
 def render_error_in_process(tmp_path, capsys, config):
     """The render tool's own entry point without a subprocess per case: same exit code and stderr."""
     inputs = write_yaml(tmp_path / "in.yaml", config)
@@ -354,10 +346,10 @@ def eso_problems(stderr):
 
 
 def test_done_when_github_unknown_provider_and_missing_credentials_fail_with_exit_2(tmp_path):
-    stderr = render_error(tmp_path, stores(
+    stderr = render_failure(tmp_path, stores(
         {"name": "gh", "provider": "github", "appID": 1},
         {"name": "hv", "provider": "hashicorp-vault"},
-        VAULT_STORE), stack="homelab")
+        VAULT_STORE))
     assert eso_problems(stderr) == [
         "belen:externalSecrets.stores[0].provider: github is write-only (ESO can only push secrets to it with a "
         "PushSecret, never read them), so every ExternalSecret using this store would fail — keep secrets that live "
@@ -458,18 +450,8 @@ def test_settings_errors(tmp_path, capsys, config, message):
         assert secret not in stderr
 
 
-def test_store_credentials_without_external_secrets_is_an_error():
-    from components.errors import SettingsError
-    from components.settings import StackConfig, load_settings
-    with pytest.raises(SettingsError) as caught:
-        load_settings(StackConfig({"belen:cluster": {"name": "x"}, "belen:storeCredentials": {"vault": {"token": "t"}}},
-                                  frozenset({"belen:storeCredentials"})), "x")
-    assert caught.value.lines == ["belen:storeCredentials: is set but belen:externalSecrets is not — "
-                                  "configure belen:externalSecrets or remove belen:storeCredentials"]
-
-
 def test_every_problem_is_reported_at_once_with_key_paths(tmp_path):
-    stderr = render_error(tmp_path, stores(
+    stderr = render_failure(tmp_path, stores(
         {"name": "v", "provider": "vault", "server": "vault", "auth": {"method": "token"}},
         {"name": "gh", "provider": "github"}))
     assert [line.split(":")[1] for line in eso_problems(stderr)] == [

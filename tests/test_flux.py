@@ -9,7 +9,7 @@ from cloudcoil.models.fluxcd.notification.v1 import Receiver
 from cloudcoil.models.fluxcd.source.v1 import GitRepository
 
 from tests import keyfactory as kf
-from tests.graph import PROJECT_DIR, render_stack, run_cli, write_yaml
+from tests.graph import PROJECT_DIR, render_failure, render_stack
 from tests.schemas import strict_validate
 
 HOMELAB_OUTPUTS = {"organization/belen/homelab": json.loads(
@@ -126,14 +126,6 @@ def test_outputs():
     assert graph.output("fluxKustomizations").value == ["flux-system"]
 
 
-def render_error(tmp_path, config, stack="local"):
-    inputs = write_yaml(tmp_path / "in.yaml", config)
-    result = run_cli("-m", "tools.render", stack, "--out", str(tmp_path / "out"), "--config-file", str(inputs))
-    assert result.code == 2, result.stderr
-    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
-    return result.stderr
-
-
 @pytest.mark.parametrize("config, message", [
     (flux(git={"url": "http://github.com/x/y"}), "belen:flux.git.url: 'http://github.com/x/y' is plain http"),
     (flux(git={"url": "github.com/x/y"}), "belen:flux.git.url: 'github.com/x/y' is not an https://, ssh:// or git@host:path URL"),
@@ -162,15 +154,6 @@ def render_error(tmp_path, config, stack="local"):
     ({**flux(), "belen:gitAuth": {}}, "belen:gitAuth: holds no credentials"),
 ])
 def test_flux_settings_errors(tmp_path, config, message):
-    stderr = render_error(tmp_path, config)
+    stderr = render_failure(tmp_path, config)
     assert message in stderr
     assert "BEGIN" not in stderr
-
-
-def test_git_auth_without_flux_is_an_error():
-    from components.errors import SettingsError
-    from components.settings import StackConfig, load_settings
-    with pytest.raises(SettingsError) as caught:
-        load_settings(StackConfig({"belen:cluster": {"name": "x"}, "belen:gitAuth": {"username": "u", "password": "p"}},
-                                  frozenset({"belen:gitAuth"})), "x")
-    assert caught.value.lines == ["belen:gitAuth: is set but belen:flux is not — configure belen:flux or remove belen:gitAuth"]

@@ -75,3 +75,14 @@ def test_error_message_never_contains_secret_values():
     lines = errors({"belen:cluster": {"name": "x"}, "belen:kubeconfig": {"token": "hunter2"}}, {"belen:kubeconfig"})
     assert lines == ["belen:kubeconfig: must be a string, got an object — set it to the file's text"]
     assert "hunter2" not in "\n".join(lines)
+
+
+@pytest.mark.parametrize("secret, area, value", [
+    ("gitAuth", "flux", {"username": "u", "password": "p"}),
+    ("storeCredentials", "externalSecrets", {"vault": {"token": "t"}}),
+    ("acmeCredentials", "certManager", {"le": {"apiToken": "t"}}),
+    ("caKeyPair", "certManager", {"ca": {"cert": "c", "key": "k"}}),
+])
+def test_secret_settings_need_their_area(secret, area, value):
+    lines = errors({"belen:cluster": {"name": "x"}, f"belen:{secret}": value}, {f"belen:{secret}"})
+    assert lines == [f"belen:{secret}: is set but belen:{area} is not — configure belen:{area} or remove belen:{secret}"]
