@@ -32,7 +32,8 @@ class BelenCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BelenClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("belen:index:BelenCluster", name, None, opts)
-        cluster = args.settings.cluster
+        settings = args.settings
+        cluster = settings.cluster
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(cluster.kubeconfig) if cluster.kubeconfig else None,
@@ -47,7 +48,6 @@ class BelenCluster(pulumi.ComponentResource):
         # What apps synced from Git rely on: Flux starts only after all of it.
         self.ready: list[pulumi.Resource] = []
 
-        settings = args.settings
         self.sealed_secrets = self._add(SealedSecrets(
             f"{name}-sealed-secrets", SealedSecretsArgs(settings.sealed_secrets), self.child_opts))
         self.ingress = self._add(Ingress(f"{name}-ingress", IngressArgs(settings.ingress), self.child_opts))

@@ -86,3 +86,9 @@ def test_error_message_never_contains_secret_values():
 def test_secret_settings_need_their_area(secret, area, value):
     lines = errors({"belen:cluster": {"name": "x"}, f"belen:{secret}": value}, {f"belen:{secret}"})
     assert lines == [f"belen:{secret}: is set but belen:{area} is not — configure belen:{area} or remove belen:{secret}"]
+
+
+def test_a_kubeconfig_written_as_json_stays_text():
+    kubeconfig = '{"apiVersion": "v1", "kind": "Config"}'
+    settings = load({"belen:cluster": {"name": "x"}, "belen:kubeconfig": kubeconfig}, {"belen:kubeconfig"})
+    assert settings.cluster.kubeconfig == kubeconfig

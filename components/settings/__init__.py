@@ -27,6 +27,8 @@ NAMESPACE = "belen"
 PLAIN_KEYS = ("cluster", "sealedSecrets", "ingress", "externalSecrets", "certManager", "flux", "tls")
 # Secret material lives under its own keys so plain values never become secrets by contagion.
 SECRET_KEYS = ("kubeconfig", "sealingKeys", "storeCredentials", "caKeyPair", "acmeCredentials", "gitAuth")
+# Settings that are text even when they look like JSON (a kubeconfig may be written as JSON).
+TEXT_KEYS = ("kubeconfig",)
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class StackConfig:
         """Decode the JSON text Pulumi passes for object and list settings."""
         decoded = {}
         for key, value in values.items():
-            if isinstance(value, str) and value[:1] in ("{", "["):
+            is_text = key.partition(":")[2] in TEXT_KEYS
+            if isinstance(value, str) and value[:1] in ("{", "[") and not is_text:
                 try:
                     value = json.loads(value)
                 except json.JSONDecodeError:
