@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 from components.helm import Chart, release
 from components.settings.cert_manager import CertificateSettings, CertManagerSettings
 from components.settings.issuers import AcmeIssuer, CaIssuer, Issuer
+from components.settings.reader import BUILT_IN_NAMESPACES
 
 # The chart's values schema is closed: a mistyped key fails the install (tests check every key passed).
 CHART = Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io")
@@ -24,8 +25,6 @@ VALUES = {
     "startupapicheck": {"enabled": True},
 }
 API_VERSION = "cert-manager.io/v1"
-# Namespaces every cluster already has: creating them would fail.
-BUILT_IN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 API_TOKEN_KEY = "api-token"
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from components.settings.eso_providers import Provider, credentials, parse_provider
-from components.settings.reader import DNS_SUBDOMAIN, Node, Problems, dns_label, dns_subdomain
+from components.settings.reader import BUILT_IN_NAMESPACES, DNS_SUBDOMAIN, Node, Problems, dns_label, dns_subdomain
 
 TYPED = ("vault", "kubernetes", "aws", "fake")  # the providers eso_providers types
 # The keys of SecretStoreProvider in external-secrets apis/externalsecrets/v1/secretstore_types.go@02f97fc2.
@@ -22,8 +22,6 @@ ESO_PROVIDERS = frozenset({
     "yandexcertificatemanager", "yandexlockbox",
 })
 DEFAULT_NAMESPACE = "external-secrets"
-# Namespaces every cluster already has: belen creates (and would delete) the operator's own.
-BUILT_IN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")  # Secret data keys, as SecretKeySelector.key allows
 
 
