@@ -10,7 +10,7 @@ import pytest
 from components.errors import SettingsError
 from components.settings import StackConfig, load_settings
 from tests import keyfactory as kf
-from tests.graph import PROJECT_DIR, render_failure, render_stack, run_cli, write_yaml
+from tests.graph import PROJECT_DIR, render_failure, render_stack, write_yaml
 from tools import render
 
 HOMELAB_OUTPUTS = {"organization/belen/homelab": json.loads(

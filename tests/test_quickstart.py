@@ -1,6 +1,5 @@
 """bin/up-local's control flow, with stand-in docker, kind and pulumi executables on PATH."""
 
-import os
 import shutil
 import subprocess
 import sys
