@@ -190,7 +190,11 @@ def decode_item(value: Any) -> bytes:
 
 
 def hybrid_decrypt(private_keys: list[rsa.RSAPrivateKey], ciphertext: bytes, label: bytes) -> bytes:
-    """Open one encryptedData item with any of the keys, as the controller does."""
+    """Open one encryptedData item with any of the keys, as the controller does.
+
+    The key that opens it moves to the front of `private_keys`: the items of one SealedSecret, and
+    most SealedSecrets in a repository, were sealed with the same key, so the next try hits first.
+    """
     if len(ciphertext) < 2:
         raise UnsealError("sealed data is too short")
     rsa_len = int.from_bytes(ciphertext[:2], "big")
@@ -198,13 +202,15 @@ def hybrid_decrypt(private_keys: list[rsa.RSAPrivateKey], ciphertext: bytes, lab
         raise UnsealError("sealed data is too short")
     rsa_part, aes_part = ciphertext[2:2 + rsa_len], ciphertext[2 + rsa_len:]
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=label or None)
-    for key in private_keys:
+    for index, key in enumerate(private_keys):
         if key.key_size // 8 != rsa_len:
             continue
         try:
             session_key = key.decrypt(rsa_part, oaep)
-            return AESGCM(session_key).decrypt(bytes(12), aes_part, None)
+            plaintext = AESGCM(session_key).decrypt(bytes(12), aes_part, None)
         except (ValueError, InvalidTag):
             continue
+        private_keys.insert(0, private_keys.pop(index))
+        return plaintext
     raise UnsealError("no key could decrypt it")
 
