@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.helm import Chart, release
+from components.metadata import MANAGED_BY, await_ready
 from components.settings.cert_manager import CertificateSettings, CertManagerSettings
 from components.settings.issuers import AcmeIssuer, CaIssuer, Issuer
 from components.settings.reader import BUILT_IN_NAMESPACES
@@ -44,10 +45,7 @@ class CertManager(pulumi.ComponentResource):
         super().__init__("belen:index:CertManager", name, None, opts)
         self._name = name
         self._settings = settings = args.settings
-        self._await = {
-            "pulumi.com/waitFor": "condition=Ready",
-            "pulumi.com/timeoutSeconds": str(settings.certificate_timeout_seconds),
-        }
+        self._await = await_ready(settings.certificate_timeout_seconds)
         self._namespace = namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata={"name": settings.namespace}, opts=pulumi.ResourceOptions(parent=self))
         self.release = release(
@@ -155,7 +153,7 @@ class CertManager(pulumi.ComponentResource):
         return k8s.core.v1.Secret(
             resource_name,
             metadata={"name": name, "namespace": self._settings.namespace,
-                      "labels": {"app.kubernetes.io/managed-by": "belen"}},
+                      "labels": MANAGED_BY},
             type=type_,
             data=pulumi.Output.secret({key: base64.b64encode(value.encode()).decode() for key, value in data.items()}),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self._namespace]),

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.helm import Chart, release
+from components.metadata import MANAGED_BY, await_ready
 from components.settings.eso_providers import (
     AwsProvider,
     FakeProvider,
@@ -79,7 +80,7 @@ class ExternalSecrets(pulumi.ComponentResource):
                 metadata={
                     "name": store.credentials_secret,
                     "namespace": self.namespace,
-                    "labels": {"app.kubernetes.io/managed-by": "belen"},
+                    "labels": MANAGED_BY,
                 },
                 type="Opaque",
                 string_data=pulumi.Output.secret(dict(store.credentials)),
@@ -88,10 +89,7 @@ class ExternalSecrets(pulumi.ComponentResource):
         metadata: dict[str, Any] = {"name": store.name}
         if store.wait_ready:
             # Ready means ESO validated the store against its backend: Flux then starts on stores that work.
-            metadata["annotations"] = {
-                "pulumi.com/waitFor": "condition=Ready",
-                "pulumi.com/timeoutSeconds": str(store.ready_timeout_seconds),
-            }
+            metadata["annotations"] = await_ready(store.ready_timeout_seconds)
 
         def ref(key: str) -> dict[str, str]:
             # A ClusterSecretStore resolves no reference without a namespace.

@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.helm import Chart, release
+from components.metadata import await_ready
 from components.settings.flux import MAIN_KUSTOMIZATION, FluxSettings
 
 OPERATOR_CHART = Chart("flux-operator", "0.61.0", "oci://ghcr.io/controlplaneio-fluxcd/charts")
@@ -56,7 +57,7 @@ class Flux(pulumi.ComponentResource):
             f"{name}-instance",
             api_version="fluxcd.controlplane.io/v1",
             kind="FluxInstance",
-            metadata={"name": INSTANCE_NAME, "namespace": NAMESPACE, "annotations": _await_ready(600)},
+            metadata={"name": INSTANCE_NAME, "namespace": NAMESPACE, "annotations": await_ready(600)},
             spec={
                 "distribution": {
                     "version": FLUX_VERSION,
@@ -157,7 +158,3 @@ class Flux(pulumi.ComponentResource):
         )
         return pulumi.Output.secret(token.result)
 
-
-def _await_ready(timeout_seconds: int) -> dict[str, str]:
-    """Make `pulumi up` wait until the object reports Ready (Pulumi does not wait on custom resources otherwise)."""
-    return {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": str(timeout_seconds)}

@@ -14,6 +14,7 @@ from components.crypto import pem, sealing
 from components.errors import ValueCheckError
 from components.generated_sealing_key import GeneratedSealingKey
 from components.helm import Chart, release
+from components.metadata import MANAGED_BY
 from components.settings.sealed_secrets import SealedSecretsSettings
 
 # bitnami-labs/sealed-secrets moved to bitnami/sealed-secrets in June 2026; the old Pages URL is gone.
@@ -109,7 +110,7 @@ class SealedSecrets(pulumi.ComponentResource):
             metadata={
                 "name": secret_name,
                 "namespace": self.namespace,
-                "labels": {sealing.KEY_LABEL: "active", "app.kubernetes.io/managed-by": "belen"},
+                "labels": {sealing.KEY_LABEL: "active", **MANAGED_BY},
             },
             type="kubernetes.io/tls",
             data=pulumi.Output.secret({"tls.crt": b64(cert), "tls.key": b64(key)}),
@@ -126,6 +127,6 @@ def check_stack_keys(raw: Any, stack: str, now: dt.datetime | None = None) -> li
                                f"first (it must be a belen stack with Sealed Secrets)"])
     keys, problems = sealing.check_key_list(raw, now or dt.datetime.now(dt.timezone.utc))
     if problems:
-        raise ValueCheckError([f"{prefix}: {p.path('sealingKeys') if p.index >= 0 else 'sealingKeys'}: {p.what} — {p.todo}"
+        raise ValueCheckError([f"{prefix}: {p.path('sealingKeys')}: {p.what} — {p.todo}"
                                for p in problems])
     return keys

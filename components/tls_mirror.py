@@ -18,9 +18,8 @@ import pulumi_kubernetes as k8s
 
 from components.crypto import tls_bundle
 from components.errors import ValueCheckError
+from components.metadata import MANAGED_BY
 from components.settings.tls import TlsMirrorSettings
-
-MANAGED_BY = {"app.kubernetes.io/managed-by": "belen"}
 
 
 @dataclass(frozen=True)

@@ -112,11 +112,23 @@ def _b64(value: Any, path: str, name: str) -> str | None:
         raise KeysError(f"{path}: Secret {name} has data that is not base64") from None
 
 
+def check_items(items: list[KeyItem], now: dt.datetime | None = None):
+    """The same checks as for belen:sealingKeys, over every loaded pair at once."""
+    return sealing.check_key_list([{"cert": i.cert, "key": i.key} for i in items], now or dt.datetime.now(dt.timezone.utc))
+
+
+def print_problems(items: list[KeyItem], problems: list[sealing.KeyProblem], whole: str) -> None:
+    """One error line a problem, naming the file (and Secret) it came from; `whole` names the list itself."""
+    for problem in problems:
+        source = items[problem.index].source if problem.index >= 0 else whole
+        print(f"error: {source}: {problem.what} — {problem.todo}", file=sys.stderr)
+
+
 # --- check --------------------------------------------------------------------------------------
 
 def cmd_check(paths: list[str], now: dt.datetime) -> int:
     items = load_key_items(paths)
-    keys, problems = sealing.check_key_list([{"cert": i.cert, "key": i.key} for i in items], now)
+    keys, problems = check_items(items, now)
     by_index: dict[int, list[str]] = {}
     for problem in problems:
         by_index.setdefault(problem.index, []).append(
@@ -183,12 +195,10 @@ def verify_one(file: str, doc: dict, private_keys: list) -> Verified:
 
 def cmd_verify(key_files: list[str], root: Path) -> int:
     items = load_key_items(key_files)
-    keys, problems = sealing.check_key_list([{"cert": i.cert, "key": i.key} for i in items], dt.datetime.now(dt.timezone.utc))
+    keys, problems = check_items(items)
     hard = [p for p in problems if "expired" not in p.what]  # an expired key still opens what it sealed
     if hard:
-        for problem in hard:
-            print(f"error: {items[problem.index].source if problem.index >= 0 else 'keys'}: {problem.what} — {problem.todo}",
-                  file=sys.stderr)
+        print_problems(items, hard, "keys")
         return 2
     private_keys = [serialization.load_pem_private_key(k.key_pem.encode(), None) for k in keys]
     if not root.is_dir():
@@ -212,11 +222,9 @@ def cmd_verify(key_files: list[str], root: Path) -> int:
 
 def cmd_import(path: str, stack: str) -> int:
     items = load_key_items([path])
-    keys, problems = sealing.check_key_list([{"cert": i.cert, "key": i.key} for i in items], dt.datetime.now(dt.timezone.utc))
+    keys, problems = check_items(items)
     if problems:
-        for problem in problems:
-            print(f"error: {items[problem.index].source if problem.index >= 0 else path}: {problem.what} — {problem.todo}",
-                  file=sys.stderr)
+        print_problems(items, problems, path)
         return 1
     ordered = sorted(keys, key=lambda k: (k.not_before, k.fingerprint))
     for index, key in enumerate(ordered):

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from components.errors import SettingsError, find_in_chain
-from components.settings import SECRET_KEYS, NAMESPACE
+from components.settings import NAMESPACE, SECRET_KEYS
 from tools import mockrun
 
 STACKS_DIR = mockrun.PROJECT_DIR / "stacks"

@@ -52,7 +52,7 @@ class SealingKey:
 
 @dataclass(frozen=True)
 class KeyProblem:
-    """A problem with item `index` of a key list; `field` is cert, key or empty for the whole item."""
+    """A problem with item `index` of a key list (-1: the list itself); `field` is cert, key or empty."""
 
     index: int
     field: str
@@ -60,6 +60,8 @@ class KeyProblem:
     todo: str
 
     def path(self, base: str) -> str:
+        if self.index < 0:
+            return base
         return f"{base}[{self.index}]" + (f".{self.field}" if self.field else "")
 
 

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.settings.issuers import (
-    AcmeIssuer, CaIssuer, Issuer, certificate_duration, parse_issuers, seconds,
+    AcmeIssuer,
+    CaIssuer,
+    Issuer,
+    certificate_duration,
+    parse_issuers,
+    seconds,
 )
 from components.settings.reader import DNS_LABEL, Node, Problems, dns_label, dns_subdomain
 

@@ -17,6 +17,7 @@ from components.errors import SettingsError
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # Flux/Go durations such as 1m, 10m30s, 1h.
+STACK_REF = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 # Namespaces every cluster already has: belen never creates (and so never deletes) them.
 BUILT_IN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -208,6 +209,12 @@ def dns_label(value: str) -> str | None:
     if DNS_LABEL.match(value):
         return None
     return f"'{value}' is not a DNS label"
+
+
+def stack_reference(value: str) -> str | None:
+    if STACK_REF.match(value):
+        return None
+    return f"'{value}' is not <organization>/<project>/<stack>"
 
 
 def dns_subdomain(value: str) -> str | None:

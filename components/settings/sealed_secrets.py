@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from components.crypto.sealing import SealingKey, check_key_list
-from components.settings.reader import DURATION, Node, Problems, dns_label
-
-STACK_REF = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+from components.settings.reader import DURATION, Node, Problems, dns_label, stack_reference
 
 
 @dataclass(frozen=True)
@@ -29,7 +26,7 @@ def parse_sealed_secrets(node: Node, sealing_keys: Any, now: dt.datetime) -> Sea
     keys_from_stack = node.str(
         "keysFromStack",
         todo="write it as <organization>/<project>/<stack>, e.g. organization/belen/homelab",
-        check=lambda v: None if STACK_REF.match(v) else f"'{v}' is not <organization>/<project>/<stack>",
+        check=stack_reference,
     )
     renew = node.str(
         "keyRenewPeriod", "0", coerce_numbers=True,
@@ -68,6 +65,5 @@ def _restored_keys(sealing_keys: Any, now: dt.datetime, problems: Problems) -> l
         return []
     keys, found = check_key_list(sealing_keys, now)
     for problem in found:
-        path = "sealingKeys" if problem.index < 0 else problem.path("sealingKeys")
-        problems.add(path, problem.what, problem.todo)
+        problems.add(problem.path("sealingKeys"), problem.what, problem.todo)
     return keys

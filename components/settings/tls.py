@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.settings.cert_manager import CertManagerSettings
-from components.settings.reader import Node, Problems, dns_label, dns_subdomain
-from components.settings.sealed_secrets import STACK_REF
+from components.settings.reader import Node, Problems, dns_label, dns_subdomain, stack_reference
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ def parse_tls(node: Node) -> TlsSettings:
 def _mirror(node: Node) -> TlsMirrorSettings:
     from_stack = node.str(
         "fromStack", required=True, todo="write the ops stack as <organization>/<project>/<stack>",
-        check=lambda v: None if STACK_REF.match(v) else f"'{v}' is not <organization>/<project>/<stack>",
+        check=stack_reference,
     )
     certificates = []
     for name, value in node.entries("certificates"):
