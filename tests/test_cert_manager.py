@@ -20,6 +20,7 @@ from components.settings.cert_manager import dns_name, parse_cert_manager
 from components.settings.reader import Node, Problems
 from tests import keyfactory as kf
 from tests.graph import PROJECT_DIR, RENDER_INPUTS, render_failure, render_stack, run_cli, run_program, write_yaml
+from tests.schemas import strict_validate
 
 # What /tmp/handoff/cert-manager.md adds under `config:` in stacks/Pulumi.<stack>.yaml, applied here as overrides.
 STACK_SNIPPETS = {
@@ -124,12 +125,6 @@ def release(graph):
 
 def meta(resource):
     return resource.inputs()["metadata"]
-
-
-def schema_check(model, obj):
-    """The CRD model ignores fields it does not define, so a round trip that loses one fails too."""
-    parsed = model.model_validate(obj)
-    assert parsed.model_dump(mode="json", by_alias=True, exclude_unset=True) == obj
 
 
 def chart_value_problems(values):
@@ -403,7 +398,7 @@ def test_rendered_issuers_and_certificates_match_the_cert_manager_schema(stack, 
     checked = [m for m in manifests if m["apiVersion"] == "cert-manager.io/v1"]
     assert {m["kind"] for m in checked} >= {"ClusterIssuer"}
     for manifest in checked:
-        schema_check({"ClusterIssuer": ClusterIssuer, "Certificate": Certificate}[manifest["kind"]], manifest)
+        strict_validate({"ClusterIssuer": ClusterIssuer, "Certificate": Certificate}[manifest["kind"]], manifest)
         if manifest["kind"] == "Certificate":
             assert manifest["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
     resources = json.loads((out / "resources.json").read_text())
@@ -418,18 +413,18 @@ def test_the_schema_check_rejects_wrong_types_missing_and_unknown_fields():
     good = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "x", "namespace": "y"},
             "spec": {"secretName": "x-tls", "dnsNames": ["x.example.org"],
                      "issuerRef": {"name": "le", "kind": "ClusterIssuer"}}}
-    schema_check(Certificate, good)
+    strict_validate(Certificate, good)
     with pytest.raises(ValidationError):
-        schema_check(Certificate, {**good, "spec": {**good["spec"], "dnsNames": "x.example.org"}})
+        strict_validate(Certificate, {**good, "spec": {**good["spec"], "dnsNames": "x.example.org"}})
     with pytest.raises(ValidationError):
-        schema_check(Certificate, {**good, "spec": {**good["spec"], "issuerRef": {"kind": "ClusterIssuer"}}})
+        strict_validate(Certificate, {**good, "spec": {**good["spec"], "issuerRef": {"kind": "ClusterIssuer"}}})
     with pytest.raises(AssertionError):
-        schema_check(Certificate, {**good, "spec": {**good["spec"], "renewbefore": "1h"}})
+        strict_validate(Certificate, {**good, "spec": {**good["spec"], "renewbefore": "1h"}})
     issuer = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "le"},
               "spec": {"acme": {"server": "https://acme.example.org", "privateKeySecretRef": {"name": "k"},
                                 "solvers": [{"http01": {"ingress": {"ingressClass": "traefik"}}}]}}}
     with pytest.raises(AssertionError):
-        schema_check(ClusterIssuer, issuer)
+        strict_validate(ClusterIssuer, issuer)
 
 
 @pytest.mark.parametrize("name", ["example.com", "a.b.example.com", "*.example.com", "localhost", "x-1.example.com"])
