@@ -10,14 +10,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm import Chart, release
+from components.helm import ChartInstaller
 from components.metadata import MANAGED_BY, await_ready
 from components.settings.cert_manager import CertificateSettings, CertManagerSettings
 from components.settings.issuers import AcmeIssuer, CaIssuer, Issuer
 from components.settings.reader import BUILT_IN_NAMESPACES
 
 # The chart's values schema is closed: a mistyped key fails the install (tests check every key passed).
-CHART = Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io")
 VALUES = {
     # Not the deprecated installCRDs; keep the CRDs when the release goes, or every Certificate would go with them.
     "crds": {"enabled": True, "keep": True},
@@ -32,6 +31,7 @@ API_TOKEN_KEY = "api-token"
 @dataclass(frozen=True)
 class CertManagerArgs:
     settings: CertManagerSettings
+    charts: ChartInstaller
     # Certificates whose issuer solves http01 depend on these (the ingress controller serving the challenge).
     http01_dependencies: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
@@ -48,13 +48,14 @@ class CertManager(pulumi.ComponentResource):
         self._await = await_ready(settings.certificate_timeout_seconds)
         self._namespace = namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata={"name": settings.namespace}, opts=pulumi.ResourceOptions(parent=self))
-        self.release = release(
+        self.release = args.charts.release(
             f"{name}-release",
-            CHART,
+            "certManager",
             release_name="cert-manager",
             namespace=settings.namespace,
             values=VALUES,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+            namespace_deps=[namespace],
         )
         self._issuers: dict[str, k8s.apiextensions.CustomResource] = {}
         for issuer in settings.issuers:

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from components.cert_manager import CertManager, CertManagerArgs
 from components.external_secrets import ExternalSecrets, ExternalSecretsArgs
 from components.flux import Flux, FluxArgs
+from components.helm import ChartInstaller
 from components.ingress import Ingress, IngressArgs
 from components.sealed_secrets import SealedSecrets, SealedSecretsArgs
 from components.settings import Settings
@@ -47,17 +48,18 @@ class BelenCluster(pulumi.ComponentResource):
         }
         # What apps synced from Git rely on: Flux starts only after all of it.
         self.ready: list[pulumi.Resource] = []
+        charts = ChartInstaller(settings.charts, settings.images)
 
         self.sealed_secrets = self._add(SealedSecrets(
-            f"{name}-sealed-secrets", SealedSecretsArgs(settings.sealed_secrets), self.child_opts))
-        self.ingress = self._add(Ingress(f"{name}-ingress", IngressArgs(settings.ingress), self.child_opts))
+            f"{name}-sealed-secrets", SealedSecretsArgs(settings.sealed_secrets, charts), self.child_opts))
+        self.ingress = self._add(Ingress(f"{name}-ingress", IngressArgs(settings.ingress, charts), self.child_opts))
         if settings.external_secrets:
             self.external_secrets = self._add(ExternalSecrets(
-                f"{name}-external-secrets", ExternalSecretsArgs(settings.external_secrets), self.child_opts))
+                f"{name}-external-secrets", ExternalSecretsArgs(settings.external_secrets, charts), self.child_opts))
         if settings.cert_manager:
             self.cert_manager = self._add(CertManager(
                 f"{name}-cert-manager",
-                CertManagerArgs(settings.cert_manager, http01_dependencies=self.ingress.ready), self.child_opts))
+                CertManagerArgs(settings.cert_manager, charts, http01_dependencies=self.ingress.ready), self.child_opts))
         if settings.tls and settings.tls.publish and settings.cert_manager:
             published = [c for c in settings.cert_manager.certificates if c.name in settings.tls.publish]
             self.tls_publisher = self._add(TlsPublisher(
@@ -68,8 +70,10 @@ class BelenCluster(pulumi.ComponentResource):
         # Flux comes last: it starts syncing apps only once everything above is ready.
         if settings.flux:
             self.flux = self._add(Flux(f"{name}-flux", FluxArgs(
-                settings.flux, cluster.name, cluster.environment, platform=list(self.ready)), self.child_opts))
+                settings.flux, cluster.name, cluster.environment, charts, platform=list(self.ready)), self.child_opts))
 
+        # What each installed chart came from: chart key → {chart, version, source}.
+        self.exports["charts"] = charts.installed
         self.register_outputs(self.exports)
 
     def _add(self, component):

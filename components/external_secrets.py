@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm import Chart, release
+from components.helm import ChartInstaller
 from components.metadata import MANAGED_BY, await_ready
 from components.settings.eso_providers import (
     AwsProvider,
@@ -23,7 +23,6 @@ from components.settings.eso_providers import (
 )
 from components.settings.external_secrets import ExternalSecretsSettings, StoreSettings
 
-CHART = Chart("external-secrets", "2.12.0", "https://charts.external-secrets.io")
 # Chart 2.x serves only v1 for stores; v1beta1 has not been served since ESO 0.17.
 API_VERSION = "external-secrets.io/v1"
 
@@ -33,6 +32,7 @@ Ref = Callable[[str], dict[str, str]]
 @dataclass(frozen=True)
 class ExternalSecretsArgs:
     settings: ExternalSecretsSettings
+    charts: ChartInstaller
 
 
 class ExternalSecrets(pulumi.ComponentResource):
@@ -51,9 +51,9 @@ class ExternalSecrets(pulumi.ComponentResource):
             metadata={"name": settings.namespace},
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.release = release(
+        self.release = args.charts.release(
             f"{name}-operator",
-            CHART,
+            "externalSecrets",
             release_name="external-secrets",
             namespace=settings.namespace,
             values={
@@ -63,6 +63,7 @@ class ExternalSecrets(pulumi.ComponentResource):
                 "certController": {"create": True},
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self._namespace]),
+            namespace_deps=[self._namespace],
         )
         self.stores = [self._store(store) for store in settings.stores]
         # Apps synced from Git may hold ExternalSecrets: they need the CRDs and webhook, and the stores.

@@ -19,12 +19,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.helm import Chart, release
+from components.helm import ChartInstaller
+from components.images import mirrored
 from components.metadata import await_ready
+from components.settings.charts import ImagesSettings
 from components.settings.flux import MAIN_KUSTOMIZATION, FluxSettings
 
-OPERATOR_CHART = Chart("flux-operator", "0.61.0", "oci://ghcr.io/controlplaneio-fluxcd/charts")
 FLUX_VERSION = "2.9.6"
+FLUX_REGISTRY = "ghcr.io/fluxcd"
+FLUX_MANIFESTS = "ghcr.io/controlplaneio-fluxcd/flux-operator-manifests"
 NAMESPACE = "flux-system"
 INSTANCE_NAME = "flux"  # the operator reconciles only a FluxInstance of this name
 SOURCE_NAME = "flux-system"
@@ -37,6 +40,7 @@ class FluxArgs:
     settings: FluxSettings
     cluster_name: str
     environment: str
+    charts: ChartInstaller
     # Everything apps in Git rely on; nothing syncs before all of it is ready.
     platform: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
@@ -48,10 +52,10 @@ class Flux(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE}, opts=child)
-        operator = release(
-            f"{name}-operator", OPERATOR_CHART, release_name="flux-operator", namespace=NAMESPACE,
+        operator = args.charts.release(
+            f"{name}-operator", "fluxOperator", release_name="flux-operator", namespace=NAMESPACE,
             values={"installCRDs": True},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]), namespace_deps=[namespace],
         )
         instance = k8s.apiextensions.CustomResource(
             f"{name}-instance",
@@ -59,11 +63,7 @@ class Flux(pulumi.ComponentResource):
             kind="FluxInstance",
             metadata={"name": INSTANCE_NAME, "namespace": NAMESPACE, "annotations": await_ready(600)},
             spec={
-                "distribution": {
-                    "version": FLUX_VERSION,
-                    "registry": "ghcr.io/fluxcd",
-                    "artifact": "oci://ghcr.io/controlplaneio-fluxcd/flux-operator-manifests",
-                },
+                "distribution": flux_distribution(args.charts.images),
                 "components": ["source-controller", "kustomize-controller", "helm-controller",
                                "notification-controller"],
                 "cluster": {"type": "kubernetes", "networkPolicy": True, "domain": "cluster.local"},
@@ -158,3 +158,16 @@ class Flux(pulumi.ComponentResource):
         )
         return pulumi.Output.secret(token.result)
 
+
+def flux_distribution(images: ImagesSettings) -> dict[str, str]:
+    """The Flux the operator installs: controllers' images and the manifests artifact, from the mirror if set."""
+    mirror = images.registry
+    distribution = {
+        "version": FLUX_VERSION,
+        "registry": mirrored(FLUX_REGISTRY, mirror) if mirror else FLUX_REGISTRY,
+        "artifact": "oci://" + (mirrored(FLUX_MANIFESTS, mirror) if mirror else FLUX_MANIFESTS),
+    }
+    if images.pull_secret:
+        # Both are read from the operator's namespace, flux-system, where the pull Secret is.
+        distribution["imagePullSecret"] = distribution["artifactPullSecret"] = images.pull_secret
+    return distribution

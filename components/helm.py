@@ -1,45 +1,89 @@
-"""Pinned Helm charts from their official repositories, installed as awaited Helm releases."""
+"""belen's charts as awaited Helm releases, from the pinned repositories or the user's own sources."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-
-@dataclass(frozen=True)
-class Chart:
-    name: str
-    version: str
-    repository: str  # an HTTPS chart repository, or an oci:// registry path
-
-    @property
-    def is_oci(self) -> bool:
-        return self.repository.startswith("oci://")
+from components.charts import CHARTS, deep_merge
+from components.images import image_values
+from components.metadata import MANAGED_BY
+from components.settings.charts import ChartSource, ImagesSettings, pinned
 
 
-def release(
-    resource_name: str,
-    chart: Chart,
-    *,
-    release_name: str,
-    namespace: str,
-    values: dict[str, Any],
-    opts: pulumi.ResourceOptions,
-    timeout_seconds: int = 600,
-) -> k8s.helm.v3.Release:
-    """A Helm release that `pulumi up` waits for (workloads ready, hooks run) before dependents start."""
-    return k8s.helm.v3.Release(
-        resource_name,
-        name=release_name,
-        chart=f"{chart.repository}/{chart.name}" if chart.is_oci else chart.name,
-        version=chart.version,
-        repository_opts=None if chart.is_oci else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-        namespace=namespace,
-        values=values,
-        skip_await=False,
-        timeout=timeout_seconds,
-        opts=opts,
-    )
+class ChartInstaller:
+    """Installs belen's charts (one per key) and records what came from where (`installed`, the
+    `charts` output). Every namespace a chart installs into gets the image pull Secret first."""
+
+    def __init__(self, sources: Mapping[str, ChartSource] | None = None, images: ImagesSettings | None = None):
+        self.sources = dict(sources) if sources is not None else {key: pinned(key) for key in CHARTS}
+        self.images = images or ImagesSettings()
+        self.installed: dict[str, dict[str, str]] = {}
+        self._pull_secrets: dict[str, k8s.core.v1.Secret] = {}
+
+    def release(
+        self,
+        resource_name: str,
+        key: str,
+        *,
+        release_name: str,
+        namespace: str,
+        values: dict[str, Any],
+        opts: pulumi.ResourceOptions,
+        namespace_deps: Sequence[pulumi.Resource] = (),
+        timeout_seconds: int = 600,
+    ) -> k8s.helm.v3.Release:
+        """A Helm release that `pulumi up` waits for (workloads ready, hooks run) before dependents start.
+
+        Values: belen's, then `belen:images`, then the user's `belen:charts.<key>.values`.
+        `namespace_deps` are what the namespace's existence hangs on (for the pull Secret).
+        """
+        source = self.sources[key]
+        merged = deep_merge(deep_merge(values, image_values(key, self.images)), dict(source.values))
+        pull_secret = self._pull_secret(resource_name, namespace, opts.parent, namespace_deps)
+        if pull_secret is not None:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[pull_secret]))
+        if source.path:
+            # A local chart: Helm reads name and version from its Chart.yaml.
+            chart, version, repository_opts = source.path, None, None
+        elif source.repository and source.repository.startswith("oci://"):
+            chart, version, repository_opts = f"{source.repository}/{source.chart}", source.version, None
+        else:
+            chart, version = source.chart, source.version
+            repository_opts = k8s.helm.v3.RepositoryOptsArgs(repo=source.repository)
+        release = k8s.helm.v3.Release(
+            resource_name,
+            name=release_name,
+            chart=chart,
+            version=version,
+            repository_opts=repository_opts,
+            namespace=namespace,
+            values=merged,
+            skip_await=False,
+            timeout=timeout_seconds,
+            opts=opts,
+        )
+        for warning in source.warnings:
+            pulumi.log.warn(warning, resource=release)
+        self.installed[key] = {"chart": source.chart, "version": source.version, "source": source.source}
+        return release
+
+    def _pull_secret(self, resource_name: str, namespace: str, parent: pulumi.Resource | None,
+                     namespace_deps: Sequence[pulumi.Resource]) -> k8s.core.v1.Secret | None:
+        """The `kubernetes.io/dockerconfigjson` Secret of `belen:imagePullSecret`, once per namespace."""
+        if not self.images.pull_secret or not self.images.docker_config:
+            return None
+        if namespace not in self._pull_secrets:
+            config = base64.b64encode(self.images.docker_config.encode()).decode()
+            self._pull_secrets[namespace] = k8s.core.v1.Secret(
+                f"{resource_name}-image-pull-secret",
+                metadata={"name": self.images.pull_secret, "namespace": namespace, "labels": MANAGED_BY},
+                type="kubernetes.io/dockerconfigjson",
+                data=pulumi.Output.secret({".dockerconfigjson": config}),
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=list(namespace_deps)),
+            )
+        return self._pull_secrets[namespace]

@@ -9,17 +9,16 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm import Chart, release
+from components.helm import ChartInstaller
 from components.settings.ingress import IngressSettings
 
-# Chart 40+ takes Kubernetes' own Service syntax under service.spec; its values schema is closed.
-CHART = Chart("traefik", "41.6.0", "https://traefik.github.io/charts")
 NAMESPACE = "traefik"
 
 
 @dataclass(frozen=True)
 class IngressArgs:
     settings: IngressSettings
+    charts: ChartInstaller
 
 
 class Ingress(pulumi.ComponentResource):
@@ -30,10 +29,10 @@ class Ingress(pulumi.ComponentResource):
         if settings.install:
             namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata={"name": NAMESPACE},
                                               opts=pulumi.ResourceOptions(parent=self))
-            self.release = release(
-                f"{name}-traefik", CHART, release_name="traefik", namespace=NAMESPACE,
+            self.release = args.charts.release(
+                f"{name}-traefik", "traefik", release_name="traefik", namespace=NAMESPACE,
                 values=traefik_values(settings),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]), namespace_deps=[namespace],
             )
         # Apps' Ingresses and http01 challenges need the controller running.
         self.ready: list[pulumi.Resource] = [self.release] if self.release else []

@@ -13,19 +13,17 @@ import pulumi_kubernetes as k8s
 from components.crypto import pem, sealing
 from components.errors import ValueCheckError
 from components.generated_sealing_key import GeneratedSealingKey
-from components.helm import Chart, release
+from components.helm import ChartInstaller
 from components.metadata import MANAGED_BY
 from components.settings.sealed_secrets import SealedSecretsSettings
 
-# bitnami-labs/sealed-secrets moved to bitnami/sealed-secrets in June 2026; the old Pages URL is gone.
-# 2.20.0 ships controller 0.40.0, a complete release (0.38.1, 0.38.4 and 0.36.6 were not).
-CHART = Chart("sealed-secrets", "2.20.0", "https://bitnami.github.io/sealed-secrets")
 CONTROLLER_NAME = "sealed-secrets-controller"  # kubeseal's default --controller-name
 
 
 @dataclass(frozen=True)
 class SealedSecretsArgs:
     settings: SealedSecretsSettings
+    charts: ChartInstaller
 
 
 class SealedSecrets(pulumi.ComponentResource):
@@ -75,9 +73,9 @@ class SealedSecrets(pulumi.ComponentResource):
             self.sealing_certificate = generated.cert
             self.fingerprints = fingerprint.apply(lambda fp: [fp])
 
-        self.release = release(
+        self.release = args.charts.release(
             f"{name}-controller",
-            CHART,
+            "sealedSecrets",
             release_name="sealed-secrets",
             namespace=settings.namespace,
             values={
@@ -86,6 +84,7 @@ class SealedSecrets(pulumi.ComponentResource):
                 "keyrenewperiod": settings.key_renew_period,
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=key_secrets),
+            namespace_deps=self._namespace_deps,
         )
         self.ready: list[pulumi.Resource] = [self.release]
         self.exports = {

@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
 from components.cert_manager import CertManager, CertManagerArgs
+from components.helm import ChartInstaller
 from components.settings.cert_manager import dns_name, parse_cert_manager
 from components.settings.reader import Node, Problems
 from tests import keyfactory as kf
@@ -94,18 +95,21 @@ belen:acmeCredentials:
 
 HOMELAB_OUTPUTS = json.loads((PROJECT_DIR / "tests/stack-outputs/organization~belen~homelab.json").read_text())
 STACK_OUTPUTS = {"cloud": {"organization/belen/homelab": HOMELAB_OUTPUTS}}
-# The cert-manager chart's closed values schema (research: charts.md §3, values.schema.json@686afa62).
+# The cert-manager chart's closed values schema (research: charts.md §3, values.schema.json@686afa62;
+# imageRegistry and imageNamespace from v1.21.2's).
 CHART_TOP_LEVEL_KEYS = set("""
 acmesolver affinity approveSignerNames automountServiceAccountToken cainjector clusterResourceNamespace config
 containerSecurityContext crds creator deploymentAnnotations disableAutoApproval dns01RecursiveNameservers
 dns01RecursiveNameserversOnly enableCertificateOwnerRef enableServiceLinks enabled extraArgs extraEnv extraObjects
-featureGates fullnameOverride global hostAliases http_proxy https_proxy image ingressShim installCRDs
+featureGates fullnameOverride global hostAliases http_proxy https_proxy image imageNamespace imageRegistry ingressShim
+installCRDs
 livenessProbe maxConcurrentChallenges nameOverride namespace no_proxy nodeSelector podAnnotations
 podDisruptionBudget podDnsConfig podDnsPolicy podLabels prometheus replicaCount resources securityContext
 serviceAccount serviceAnnotations serviceIPFamilies serviceIPFamilyPolicy serviceLabels startupapicheck
 strategy tolerations topologySpreadConstraints volumeMounts volumes webhook
 """.split())
-CHART_SUB_KEYS = {"crds": {"enabled": bool, "keep": bool}, "startupapicheck": {"enabled": bool}}
+CHART_SUB_KEYS = {"crds": {"enabled": bool, "keep": bool}, "startupapicheck": {"enabled": bool},
+                  "global": {"imagePullSecrets": list}}
 DEPRECATED_KEYS = {"installCRDs"}
 DNS01 = {"dns01": {"provider": "cloudflare"}}
 
@@ -167,10 +171,12 @@ def test_release_is_the_pinned_chart_awaited_in_its_own_namespace():
     assert graph.depends_on(chart, namespace)
 
 
-@pytest.mark.parametrize("stack", ["ops", "local"])
-def test_every_helm_value_is_a_key_of_the_closed_chart_schema(stack):
-    values = release(render(stack)).inputs()["values"]
+@pytest.mark.parametrize("stack, images", [("ops", {}), ("local", {}), ("local", {
+    "belen:images": {"registry": "harbor.home.arpa/mirror"}, "belen:imagePullSecret": '{"auths": {"h": {}}}'})])
+def test_every_helm_value_is_a_key_of_the_closed_chart_schema(stack, images):
+    values = release(render(stack, images)).inputs()["values"]
     assert chart_value_problems(values) == []
+    assert bool(images) == ("imageRegistry" in values and "global" in values)
 
 
 def test_the_chart_value_check_catches_typos_and_the_deprecated_key():
@@ -358,7 +364,7 @@ def test_only_http01_certificates_wait_for_the_http01_dependencies_and_ready_lis
 
     def program():
         ingress = k8s.core.v1.ConfigMap("ingress-controller", metadata={"name": "stand-in", "namespace": "default"})
-        made["cm"] = CertManager("cm", CertManagerArgs(settings, http01_dependencies=[ingress]))
+        made["cm"] = CertManager("cm", CertManagerArgs(settings, ChartInstaller(), http01_dependencies=[ingress]))
 
     graph = run_program(program)
     ingress = graph.obj("ConfigMap", "stand-in")

@@ -22,6 +22,7 @@ import yaml
 
 from components.errors import SettingsError, find_in_chain
 from components.settings import NAMESPACE, SECRET_KEYS
+from components.settings.charts import read_chart
 from tools import mockrun
 
 STACKS_DIR = mockrun.PROJECT_DIR / "stacks"
@@ -213,12 +214,23 @@ def helm_releases(result: mockrun.Run, show_secrets: bool) -> dict[str, dict[str
         files[f"{resource.name}.yaml"] = {
             "name": inputs.get("name", resource.name),
             "namespace": inputs.get("namespace"),
-            "chart": inputs.get("chart"),
-            "version": inputs.get("version"),
-            "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
+            **release_source(inputs),
             "values": inputs.get("values") or {},
         }
     return files
+
+
+def release_source(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The chart's name, version and source (repository, oci:// path or local path) of a release's inputs."""
+    chart, version = inputs.get("chart"), inputs.get("version")
+    repository = (inputs.get("repositoryOpts") or {}).get("repo")
+    if repository:
+        return {"chart": chart, "version": version, "source": repository}
+    if chart.startswith("oci://"):
+        source, _, name = chart.rpartition("/")
+        return {"chart": name, "version": version, "source": source}
+    name, version = read_chart(Path(chart))  # a local chart, checked by the settings
+    return {"chart": name, "version": version, "source": chart}
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.settings.cert_manager import CertManagerSettings, parse_cert_manager
+from components.settings.charts import ChartSource, ImagesSettings, parse_charts, parse_images
 from components.settings.cluster import ClusterSettings, parse_cluster
 from components.settings.external_secrets import ExternalSecretsSettings, parse_external_secrets
 from components.settings.flux import FluxSettings, parse_flux
@@ -24,11 +25,12 @@ from components.settings.tls import TlsSettings, check_publish, parse_tls
 NAMESPACE = "belen"
 
 # Plain settings, one object per platform area.
-PLAIN_KEYS = ("cluster", "sealedSecrets", "ingress", "externalSecrets", "certManager", "flux", "tls")
+PLAIN_KEYS = ("cluster", "sealedSecrets", "ingress", "externalSecrets", "certManager", "flux", "tls", "charts", "images")
 # Secret material lives under its own keys so plain values never become secrets by contagion.
-SECRET_KEYS = ("kubeconfig", "sealingKeys", "storeCredentials", "caKeyPair", "acmeCredentials", "gitAuth")
+SECRET_KEYS = ("kubeconfig", "sealingKeys", "storeCredentials", "caKeyPair", "acmeCredentials", "gitAuth",
+               "imagePullSecret")
 # Settings that are text even when they look like JSON (a kubeconfig may be written as JSON).
-TEXT_KEYS = ("kubeconfig",)
+TEXT_KEYS = ("kubeconfig", "imagePullSecret")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class Settings:
     cert_manager: CertManagerSettings | None
     flux: FluxSettings | None
     tls: TlsSettings | None
+    charts: Mapping[str, ChartSource]  # every chart key, pinned unless belen:charts.<key> says otherwise
+    images: ImagesSettings
 
 
 def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = None) -> Settings:
@@ -101,6 +105,8 @@ def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = Non
         cert_manager=cert_manager and parse_cert_manager(cert_manager, secrets["caKeyPair"], secrets["acmeCredentials"]),
         flux=flux and parse_flux(flux, secrets["gitAuth"], cluster.name),
         tls=parse_tls(area("tls")) if "tls" in values else None,
+        charts=parse_charts(area("charts")),
+        images=parse_images(area("images"), secrets["imagePullSecret"]),
     )
     # Checks across areas.
     check_http01_classes(settings.ingress, settings.cert_manager, problems)
