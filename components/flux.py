@@ -92,6 +92,8 @@ class Flux(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=start_after),
         )
         substitute = {**settings.substitute, "cluster_name": args.cluster_name, "environment": args.environment}
+        for warning in settings.warnings:
+            pulumi.log.warn(warning, resource=source)
         self.kustomizations = [self._kustomization(name, MAIN_KUSTOMIZATION, settings.path, settings.interval, True,
                                                    (), substitute, [source, *start_after])]
         for extra in settings.kustomizations:

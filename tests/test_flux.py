@@ -107,6 +107,17 @@ def test_https_credentials_and_public_repositories():
     assert "secretRef" not in public.obj("GitRepository", "flux-system").inputs()["spec"]
 
 
+def test_plain_http_repositories_warn_and_never_carry_a_password(tmp_path):
+    graph = render_stack("local", {"belen:flux": {"git": {"url": "http://git.home.arpa/gitops.git"}}})
+    assert graph.obj("GitRepository", "flux-system").inputs()["spec"]["url"] == "http://git.home.arpa/gitops.git"
+    assert any("belen:flux.git.url: http://git.home.arpa/gitops.git is unauthenticated plain text" in w
+               for w in graph.run.warnings)
+    stderr = render_failure(tmp_path, {"belen:flux": {"git": {"url": "http://git.home.arpa/gitops.git"}},
+                                       "belen:gitAuth": {"username": "git", "password": "token-123"}})
+    assert "belen:gitAuth.password: would be sent in plain text: belen:flux.git.url is http://" in stderr
+    assert "token-123" not in stderr
+
+
 def test_receiver_token_is_generated_and_a_secret_output():
     graph = render_stack("homelab")
     password = graph.one("random:index/randomPassword:RandomPassword")
@@ -127,8 +138,8 @@ def test_outputs():
 
 
 @pytest.mark.parametrize("config, message", [
-    (flux(git={"url": "http://github.com/x/y"}), "belen:flux.git.url: 'http://github.com/x/y' is plain http"),
-    (flux(git={"url": "github.com/x/y"}), "belen:flux.git.url: 'github.com/x/y' is not an https://, ssh:// or git@host:path URL"),
+    (flux(git={"url": "github.com/x/y"}),
+     "belen:flux.git.url: 'github.com/x/y' is not an https://, http://, ssh:// or git@host:path URL"),
     (flux(git={}), "belen:flux.git.url: is required"),
     (flux(git={"url": "ssh://git@github.com/x/y"}), "belen:gitAuth: an SSH repository URL needs SSH credentials"),
     (flux(git={"url": "https://github.com/x/y", "interval": "often"}), "belen:flux.git.interval: 'often' is not a duration"),

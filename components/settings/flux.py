@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 
 from components.settings.reader import Node, dns_subdomain
 
-HTTPS_URL = re.compile(r"^https://[^\s/@]+(:[0-9]+)?/\S+$")
+HTTPS_URL = re.compile(r"^https?://[^\s/@]+(:[0-9]+)?/\S+$")
 SSH_URL = re.compile(r"^ssh://([^\s@/]+@)?[^\s/@:]+(:[0-9]+)?/\S+$")
 SCP_LIKE = re.compile(r"^(?P<user>[^\s@/]+)@(?P<host>[^\s/:]+):(?P<path>[^\s/][^\s]*)$")
 VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -55,6 +55,7 @@ class FluxSettings:
     kustomizations: tuple[ExtraKustomization, ...]
     receiver: bool
     auth: GitAuth | None
+    warnings: tuple[str, ...] = ()  # logged when Flux is installed
 
 
 def parse_flux(node: Node, git_auth: Any, cluster_name: str) -> FluxSettings:
@@ -82,19 +83,24 @@ def parse_flux(node: Node, git_auth: Any, cluster_name: str) -> FluxSettings:
     if url.startswith("ssh://") and not has_identity:
         problems.add("gitAuth", "an SSH repository URL needs SSH credentials",
                      "set belen:gitAuth.identity (a private key) and belen:gitAuth.knownHosts, or use an https:// URL")
-    if url.startswith("https://") and has_identity:
-        problems.add("gitAuth.identity", "is an SSH key but belen:flux.git.url is https://",
+    if url.startswith("http") and has_identity:
+        problems.add("gitAuth.identity", f"is an SSH key but belen:flux.git.url is {url.split(':')[0]}://",
                      "use an ssh:// URL, or give username and password for HTTPS")
+    warnings = []
+    if url.startswith("http://"):
+        if auth is not None and auth.password is not None:
+            problems.add("gitAuth.password", "would be sent in plain text: belen:flux.git.url is http://",
+                         "use an https:// or ssh:// URL")
+        warnings.append(f"belen:flux.git.url: {url} is unauthenticated plain text — anyone on the way can change "
+                        "what Flux applies; prefer https:// or ssh://")
     return FluxSettings(url, branch or "main", git_interval, path or "", interval, substitute, kustomizations,
-                        receiver_on, auth)
+                        receiver_on, auth, tuple(warnings))
 
 
 def _url_problem(url: str) -> str | None:
     if HTTPS_URL.match(url) or SSH_URL.match(url) or SCP_LIKE.match(url):
         return None
-    if url.startswith("http://"):
-        return f"'{url}' is plain http"
-    return f"'{url}' is not an https://, ssh:// or git@host:path URL"
+    return f"'{url}' is not an https://, http://, ssh:// or git@host:path URL"
 
 
 def _normalise(url: str) -> str:
