@@ -1,6 +1,6 @@
 """STAND-INS for the controllers whose readiness belen waits on but which cannot run on the test bed.
 
-    python e2e/standins.py KUBECONFIG CA_DIR
+    python e2e/standins.py KUBECONFIG CA_DIR FLUX_DATA
 
 cert-manager and the External Secrets Operator are installed from their real charts, but their
 controllers (container images) never run here. This process plays their part that `pulumi up`
@@ -8,7 +8,12 @@ waits for, and nothing more:
 - every ClusterIssuer and ClusterSecretStore gets `Ready=True`;
 - every Certificate gets its `kubernetes.io/tls` Secret, signed by a CA this stand-in holds
   (CA_DIR/ca.crt, ca.key; created once), then `Ready=True` with notBefore/notAfter. A Certificate
-  whose Secret exists is re-issued when CA_DIR/reissue names it (a renewal), then the file is removed.
+  whose Secret exists is re-issued when CA_DIR/reissue names it (a renewal), then the file is removed;
+- a FluxInstance (the Flux Operator's part): the manifests of each of its components from the
+  operator module's data (FLUX_DATA/v<version>/<component>.yaml, the newest of the instance's
+  release line), images from its distribution registry, applied in its namespace; then `Ready=True`.
+  The Deployments only show what would run (kwok fakes their pods); the drill runs the real
+  source- and kustomize-controllers as host processes.
 
 Each object it touches says so: reason `BelenTestBedStandIn`. Polls every half second; stops on SIGTERM.
 """
@@ -27,13 +32,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+import yaml
 
 REASON = "BelenTestBedStandIn"
 MESSAGE = "set by belen's test-bed stand-in, not by the real controller"
-KINDS = ("clusterissuers.cert-manager.io", "clustersecretstores.external-secrets.io", "certificates.cert-manager.io")
+KINDS = ("clusterissuers.cert-manager.io", "clustersecretstores.external-secrets.io", "certificates.cert-manager.io",
+         "fluxinstances.fluxcd.controlplane.io")
 
 
-def main(kubeconfig: str, ca_dir: str) -> None:
+def main(kubeconfig: str, ca_dir: str, flux_data: str) -> None:
     ca = CertificateAuthority(Path(ca_dir))
     while True:
         for kind in KINDS:
@@ -41,6 +48,8 @@ def main(kubeconfig: str, ca_dir: str) -> None:
                 try:
                     if kind.startswith("certificates."):
                         issue(kubeconfig, ca, obj)
+                    elif kind.startswith("fluxinstances.") and not is_ready(obj):
+                        install_flux(kubeconfig, Path(flux_data), obj)
                     elif not is_ready(obj):
                         set_ready(kubeconfig, kind, obj, {})
                 except subprocess.CalledProcessError as exc:
@@ -71,8 +80,41 @@ def issue(kubeconfig: str, ca: CertificateAuthority, cert: dict) -> None:
     print(f"stand-in: issued {meta['namespace']}/{spec['secretName']} for {spec['dnsNames']}", flush=True)
 
 
-def set_ready(kubeconfig: str, kind: str, obj: dict, extra_status: dict) -> None:
-    condition = {"type": "Ready", "status": "True", "reason": REASON, "message": MESSAGE,
+def install_flux(kubeconfig: str, data: Path, instance: dict) -> None:
+    distribution = instance["spec"]["distribution"]
+    line = ".".join(distribution["version"].lstrip("v").split(".")[:2])
+    versions = sorted((d for d in data.iterdir() if d.name.startswith(f"v{line}.")),
+                      key=lambda d: tuple(int(n) for n in d.name[1:].split(".")))
+    if not versions:
+        raise SystemExit(f"stand-in: no Flux {line}.x manifests in {data}")
+    version = versions[-1]
+    namespace = instance["metadata"]["namespace"]
+    pull_secret = distribution.get("imagePullSecret")
+    documents = []
+    for component in ["rbac", *instance["spec"]["components"]]:
+        for doc in yaml.safe_load_all((version / f"{component}.yaml").read_text()):
+            if doc and doc.get("kind") != "ResourceQuota":
+                documents.append(with_registry(doc, distribution["registry"], pull_secret))
+    kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-n", namespace, "-f", "-",
+            stdin="\n---\n".join(yaml.safe_dump(doc) for doc in documents))
+    set_ready(kubeconfig, "fluxinstances.fluxcd.controlplane.io", instance, {"lastAppliedRevision": version.name},
+              message=f"{MESSAGE}: applied the Flux {version.name} manifests (asked: {distribution['version']})")
+    print(f"stand-in: FluxInstance {namespace}/{instance['metadata']['name']}: Flux {version.name} applied", flush=True)
+
+
+def with_registry(doc: dict, registry: str, pull_secret: str | None) -> dict:
+    """The operator's rewrite: `fluxcd/<controller>:<tag>` is pulled from the distribution registry."""
+    if doc.get("kind") == "Deployment":
+        pod = doc["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            container["image"] = f"{registry}/{container['image'].split('/')[-1]}"
+        if pull_secret:
+            pod["imagePullSecrets"] = [{"name": pull_secret}]
+    return doc
+
+
+def set_ready(kubeconfig: str, kind: str, obj: dict, extra_status: dict, message: str = MESSAGE) -> None:
+    condition = {"type": "Ready", "status": "True", "reason": REASON, "message": message,
                  "lastTransitionTime": iso(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))}
     patch = {"status": {"conditions": [condition], **extra_status}}
     namespace = ["-n", obj["metadata"]["namespace"]] if obj["metadata"].get("namespace") else []
@@ -149,4 +191,4 @@ def kubectl_json(kubeconfig: str, *args: str) -> dict:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

@@ -1,12 +1,15 @@
-"""Replica drill I: `pulumi up` for real — the Pulumi engine, two local API servers, the real
-sealed-secrets controller and kubeseal. The homelab dies; its cloud replica opens every
+"""The replica drill: `pulumi up` for real — the Pulumi engine, two local API servers, the real
+sealed-secrets controller and kubeseal, the real Flux source- and kustomize-controllers syncing a
+local Git server. The homelab dies; its cloud replica converges from Git and opens every
 SealedSecret the homelab sealed.
 
-Scenarios run in order and build on each other (report names "1-primary" … "6-bad-settings").
+Scenarios run in this order and build on each other: drill I ("1-primary" … "6-bad-settings") and
+drill II ("7-gitops", "8-tls", "9-mirror", which need the replica before "5-destroy" removes it).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
@@ -15,64 +18,48 @@ import pytest
 import yaml
 
 from tests.e2e import testbed
+from tests.e2e.drill_config import (APPS, BAD, CLOUD, HOMELAB, MIRROR, SEALED, cloud_config, gitops_repository,
+                                    homelab_config, sealed_secrets_file)
 from tools import mockrun
 
-HOMELAB, CLOUD, BAD = "drill-homelab", "drill-cloud", "drill-bad"
-APPS = "drill-apps"
 KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
-# The three scopes a SealedSecret can have, each with its own plaintext.
-SEALED = {
-    "strict": ("db-password", {"password": "correct horse battery staple"}),
-    "namespace-wide": ("api-token", {"token": "tok-4f1c9e"}),
-    "cluster-wide": ("shared-config", {"greeting": "hello from the homelab"}),
-}
 state: dict[str, Any] = {}
 
 
-def platform(name: str, charts: dict) -> dict[str, Any]:
-    """The settings both drill stacks share: a fake store, a self-signed issuer and a certificate,
-    every chart from its local path (the real charts, from their Go modules)."""
-    return {
-        "belen:cluster": {"name": name, "environment": "homelab"},
-        "belen:ingress": {"install": False},
-        "belen:externalSecrets": {"stores": [
-            {"name": "demo", "provider": "fake", "data": [{"key": "greeting", "value": "hello from the drill"}]},
-        ]},
-        "belen:certManager": {
-            "issuers": [{"name": "selfsigned", "selfSigned": {}}],
-            "certificates": [{"name": "drill", "namespace": "drill-certs", "dnsNames": [f"{name}.drill.test"],
-                              "issuer": "selfsigned"}],
-        },
-        "belen:charts": {key: {"path": chart["path"]} for key, chart in charts.items()},
-    }
+@pytest.fixture(scope="module")
+def git():
+    server = testbed.GitServer()
+    server.commit(gitops_repository(), "apps")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
-def homelab(clusters, project, charts) -> testbed.Stack:
-    project.write_stack(HOMELAB, platform("homelab", charts))
+def homelab(clusters, project, charts, git) -> testbed.Stack:
+    state["homelab_config"] = homelab_config(charts, git.url)
+    project.write_stack(HOMELAB, state["homelab_config"])
     stack = testbed.Stack(HOMELAB, clusters["homelab"])
     stack.init()
     return stack
 
 
 @pytest.fixture(scope="module")
-def cloud(clusters, project, charts) -> testbed.Stack:
-    config = platform("cloud", charts)
-    config["belen:sealedSecrets"] = {"keysFromStack": f"organization/belen/{HOMELAB}"}
-    project.write_stack(CLOUD, config)
+def cloud(clusters, project, charts, git) -> testbed.Stack:
+    project.write_stack(CLOUD, cloud_config(charts, git.url))
     stack = testbed.Stack(CLOUD, clusters["cloud"])
     stack.init()
     return stack
 
 
 @pytest.mark.scenario("1-primary")
-def test_primary(homelab: testbed.Stack, charts, note):
+def test_primary(homelab: testbed.Stack, note):
     cluster = homelab.cluster
     cluster.start_standins()
     events = testbed.BUILD / "logs" / f"events-{HOMELAB}.jsonl"
-    homelab.up(event_log=events)
+    homelab.up(event_log=events)  # starts the real controllers as their workloads appear
 
-    missing = [obj for obj in rendered_objects(platform("homelab", charts), HOMELAB) if not exists(cluster, obj)]
+    declared = rendered_objects(state["homelab_config"], HOMELAB)
+    missing = [obj for obj in declared if not exists(cluster, obj)]
     assert not missing, f"declared by the offline render but absent from the API server: {missing}"
 
     keys = cluster.sealing_keys()
@@ -83,20 +70,20 @@ def test_primary(homelab: testbed.Stack, charts, note):
     deployment = one(cluster.get("deployments", "-A", "-l", "app.kubernetes.io/name=sealed-secrets"))
     assert key["metadata"]["creationTimestamp"] <= deployment["metadata"]["creationTimestamp"]
 
-    cluster.start_controller()
+    assert "Searching for existing private keys" in cluster.controller_log()
     time.sleep(3)  # a controller that found no key would mint one at start
     after = cluster.sealing_keys()
     assert [k["metadata"]["name"] for k in after] == [key["metadata"]["name"]], \
         f"the real controller minted a key: {[k['metadata']['name'] for k in after]}"
     state["fingerprints"] = homelab.output("sealingKeyFingerprints")
     assert_no_plaintext_in_state(homelab, [testbed.decode(key)["tls.key"], kubeconfig_client_key(cluster)])
-    note(f"{len(rendered_objects(platform('homelab', charts), HOMELAB))} rendered objects present; "
-         f"key {key['metadata']['name']} created before the controller; the real controller minted none; "
-         "neither the key nor the kubeconfig is in the state in plain text")
+    note(f"{len(declared)} rendered objects present; key {key['metadata']['name']} created before the "
+         "controller; the real controller minted none; neither the key nor the kubeconfig is in the state "
+         "in plain text")
 
 
 @pytest.mark.scenario("2-seal")
-def test_seal(homelab: testbed.Stack, note):
+def test_seal(homelab: testbed.Stack, git: testbed.GitServer, note):
     certificate = homelab.output("sealingCertificate")
     assert certificate.startswith("-----BEGIN CERTIFICATE-----")
     cert_file = testbed.BUILD / "sealing-cert.pem"
@@ -107,29 +94,86 @@ def test_seal(homelab: testbed.Stack, note):
                   "stringData": data}
         sealed.append(testbed.run(["kubeseal", "--cert", cert_file, "--scope", scope, "--format", "yaml"],
                                   stdin=json.dumps(secret), log=testbed.BUILD / "logs" / "kubeseal.log").stdout)
-    state["sealed"] = "---\n".join(sealed)
-    (testbed.BUILD / "sealed-secrets.yaml").write_text(state["sealed"])
-    apply_sealed(homelab.cluster)
+    git.commit(sealed_secrets_file("---\n".join(sealed)), "SealedSecrets for the homelab's key")
+    request_reconcile(homelab.cluster)
     wait_opened(homelab.cluster)
-    note("kubeseal --cert sealed strict, namespace-wide and cluster-wide Secrets; the homelab's controller opened all three")
+    note("kubeseal --cert sealed strict, namespace-wide and cluster-wide Secrets; pushed to Git, applied by "
+         "Flux, opened by the homelab's controller")
 
 
 @pytest.mark.scenario("3-replica")
 def test_replica(cloud: testbed.Stack, figures, note):
-    assert "sealed" in state, "needs 2-seal"
     cluster = cloud.cluster
     cluster.start_standins()
     started = time.monotonic()
     cloud.up()
-    cluster.start_controller()
-    apply_sealed(cluster)
-    wait_opened(cluster)
+    wait_opened(cluster)  # from Git, through the replica's Flux and sealed-secrets controller
     figures["recovery_seconds"] = round(time.monotonic() - started, 1)
     assert cloud.output("sealingKeyFingerprints") == state["fingerprints"]
     keys = cluster.sealing_keys()
-    assert len(keys) == len(state["fingerprints"]), f"the replica holds {len(keys)} keys, the homelab {len(state['fingerprints'])}"
-    note(f"the replica opened all three SealedSecrets with the homelab's key; recovery {figures['recovery_seconds']} s "
-         "from `pulumi up` start to the last Secret")
+    assert len(keys) == len(state["fingerprints"]), \
+        f"the replica holds {len(keys)} keys, the homelab {len(state['fingerprints'])}"
+    note(f"the replica converged from Git and opened all three SealedSecrets with the homelab's key; recovery "
+         f"{figures['recovery_seconds']} s from `pulumi up` start to the last Secret")
+
+
+@pytest.mark.scenario("7-gitops")
+def test_gitops(homelab: testbed.Stack, cloud: testbed.Stack, git: testbed.GitServer, note):
+    revision = testbed.run(["git", "-C", git.work, "rev-parse", "HEAD"]).stdout.strip()
+    for stack in (homelab, cloud):
+        cluster, name = stack.cluster, stack.cluster.name
+        sync = one(cluster.get("kustomizations.kustomize.toolkit.fluxcd.io", "-n", "flux-system",
+                               "--field-selector", "metadata.name=flux-system"))
+        assert condition(sync, "Ready") == "True", f"{name}: flux-system Kustomization: {sync.get('status')}"
+        assert sync["status"]["lastAppliedRevision"].endswith(revision)
+        info = one(cluster.get("configmaps", "-n", APPS, "--field-selector", "metadata.name=cluster-info"))
+        assert info["data"] == {"cluster": name, "environment": "homelab", "greeting": f"hello from {name}"}
+        ingress = one(cluster.get("ingresses", "-n", APPS))
+        assert ingress["spec"]["rules"][0]["host"] == f"hello.{name}.drill.test"
+        assert one(cluster.get("deployments", "-n", APPS))["metadata"]["name"] == "hello"
+        assert_opened(cluster)
+    note(f"the real source- and kustomize-controllers applied Git revision {revision[:12]} on both clusters, "
+         "with each cluster's own substitutions; the SealedSecrets from Git are open on both")
+
+
+@pytest.mark.scenario("8-tls")
+def test_tls(homelab: testbed.Stack, cloud: testbed.Stack, project, charts, git: testbed.GitServer, note):
+    issued = lambda: tls_data(homelab.cluster, "drill-certs", "drill-tls")  # noqa: E731
+    mirrored = lambda: tls_data(cloud.cluster, APPS, "drill-tls")  # noqa: E731
+    assert mirrored() == issued(), "the mirrored Secret differs from the one issued in ops"
+
+    # Renewal: the stand-in re-issues; ops' next `up` publishes it, dev's next `up` carries it.
+    before = issued()
+    (homelab.cluster.dir / "standin-ca" / "reissue").write_text("drill\n")
+    testbed.wait_for("the stand-in to re-issue the certificate", lambda: issued() != before, timeout=30)
+    homelab.up()
+    cloud.up()
+    assert mirrored() == issued() != before, "the replica does not carry the renewed certificate"
+
+    # A certificate that ops does not publish: dev's `up` fails with belen's message, the mirror stays.
+    kept = one(cloud.cluster.get("secrets", "-n", APPS, "--field-selector", "metadata.name=drill-tls"))
+    project.write_stack(CLOUD, cloud_config(charts, git.url, mirrored=("drill", "ghost")))
+    result = cloud.up(check=False)
+    output = cloud.log.read_text().rsplit("$ pulumi up", 1)[-1]
+    project.write_stack(CLOUD, cloud_config(charts, git.url))
+    assert result.returncode != 0
+    assert "ghost" in output and "Traceback" not in output, output[-3000:]
+    now = one(cloud.cluster.get("secrets", "-n", APPS, "--field-selector", "metadata.name=drill-tls"))
+    assert now["metadata"]["resourceVersion"] == kept["metadata"]["resourceVersion"]
+    note("ops → dev through a real StackReference: the mirrored Secret's bytes equal the issued ones; a "
+         "re-issue reached dev at its next `up`; a certificate ops does not publish failed dev's `up` "
+         "with belen's message and left the mirror untouched")
+
+
+@pytest.mark.scenario("9-mirror")
+def test_mirror(cloud: testbed.Stack, note):
+    images = pod_template_images(cloud.cluster)
+    outside = sorted({f"{where}: {image}" for where, image in images if not image.startswith(MIRROR + "/")})
+    for line in outside:
+        print(f"not from the mirror: {line}")
+    assert images and not outside, "images not pulled from the mirror:\n" + "\n".join(outside)
+    note(f"all {len(images)} container images of {len({w for w, _ in images})} pod templates on the replica "
+         f"(charts, Flux from the FluxInstance, the app from Git) start with {MIRROR}/")
 
 
 @pytest.mark.scenario("4-idempotent")
@@ -229,19 +273,48 @@ def assert_no_plaintext_in_state(stack: testbed.Stack, secrets: list[str]) -> No
     assert "PRIVATE KEY-----" not in "".join(files)
 
 
-def apply_sealed(cluster: testbed.Cluster) -> None:
-    cluster.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS}}))
-    cluster.apply(state["sealed"])
+def one(items: list[dict]) -> dict:
+    assert len(items) == 1, f"expected one, found {len(items)}"
+    return items[0]
+
+
+def request_reconcile(cluster: testbed.Cluster) -> None:
+    """What `flux reconcile` does: ask both Flux objects to reconcile now, not at their interval."""
+    stamp = f"reconcile.fluxcd.io/requestedAt={time.time()}"
+    for kind in ("gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"):
+        cluster.kubectl("annotate", "--overwrite", "-n", "flux-system", kind, "flux-system", stamp)
+
+
+def opened(cluster: testbed.Cluster) -> bool:
+    found = {s["metadata"]["name"]: testbed.decode(s) for s in cluster.get("secrets", "-n", APPS)}
+    return all(found.get(name) == data for name, data in SEALED.values())
 
 
 def wait_opened(cluster: testbed.Cluster) -> None:
     """Every SealedSecret was opened by the controller into its Secret, with the sealed plaintext."""
-    def opened():
-        found = {s["metadata"]["name"]: testbed.decode(s) for s in cluster.get("secrets", "-n", APPS)}
-        return all(found.get(name) == data for name, data in SEALED.values())
-    testbed.wait_for(f"the controller on {cluster.name} to open the SealedSecrets", opened, timeout=90)
+    testbed.wait_for(f"the SealedSecrets from Git to open on {cluster.name}", lambda: opened(cluster), timeout=180)
 
 
-def one(items: list[dict]) -> dict:
-    assert len(items) == 1, f"expected one, found {len(items)}"
-    return items[0]
+def assert_opened(cluster: testbed.Cluster) -> None:
+    assert opened(cluster), f"{cluster.name}: the SealedSecrets are not all open"
+
+
+def condition(obj: dict, kind: str) -> str | None:
+    return next((c["status"] for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), None)
+
+
+def tls_data(cluster: testbed.Cluster, namespace: str, name: str) -> dict[str, bytes]:
+    secret = one(cluster.get("secrets", "-n", namespace, "--field-selector", f"metadata.name={name}"))
+    return {key: base64.b64decode(value) for key, value in secret["data"].items()}
+
+
+def pod_template_images(cluster: testbed.Cluster) -> list[tuple[str, str]]:
+    """(kind namespace/name, image) of every container of every pod template in the cluster."""
+    found = []
+    for obj in cluster.get("deployments,daemonsets,statefulsets,jobs,cronjobs", "-A"):
+        spec = obj["spec"]
+        template = spec["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else spec["template"]
+        pod = template["spec"]
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            found.append((f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}", container["image"]))
+    return found

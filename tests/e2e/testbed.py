@@ -76,9 +76,11 @@ def run(cmd: list[Any], *, log: Path | None = None, check: bool = True, stdin: s
 class Cluster:
     name: str
     dir: Path = field(init=False)
+    controllers: HostControllers = field(init=False)
 
     def __post_init__(self) -> None:
         self.dir = BUILD / self.name
+        self.controllers = HostControllers(self)
 
     @property
     def kubeconfig(self) -> Path:
@@ -89,7 +91,9 @@ class Cluster:
 
     def down(self) -> None:
         self.stop_controller()
+        self.stop_flux()
         self.stop_standins()
+        self.controllers = HostControllers(self)
         run([E2E / "cluster", "down", self.name], log=BUILD / f"{self.name}-down.log", check=False)
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -111,6 +115,12 @@ class Cluster:
     def stop_controller(self) -> None:
         run([E2E / "sealed-secrets-controller", "stop", self.name], check=False)
 
+    def start_flux(self) -> None:
+        run([E2E / "flux-controllers", "start", self.name], log=self.dir / "flux-start.log")
+
+    def stop_flux(self) -> None:
+        run([E2E / "flux-controllers", "stop", self.name], check=False)
+
     def controller_log(self) -> str:
         path = self.dir / "sealed-secrets-controller.log"
         return path.read_text() if path.exists() else ""
@@ -118,7 +128,8 @@ class Cluster:
     def start_standins(self) -> None:
         self.stop_standins()
         log = (self.dir / "standins.log").open("a")
-        proc = subprocess.Popen([sys.executable, E2E / "standins.py", self.kubeconfig, self.dir / "standin-ca"],
+        proc = subprocess.Popen([sys.executable, E2E / "standins.py", self.kubeconfig, self.dir / "standin-ca",
+                                 BUILD / "flux"],
                                 stdout=log, stderr=subprocess.STDOUT, env=environment(), start_new_session=True)
         (self.dir / "standins.pid").write_text(str(proc.pid))
 
@@ -130,6 +141,70 @@ class Cluster:
             except (ProcessLookupError, ValueError):
                 pass
             pidfile.unlink()
+
+
+class HostControllers:
+    """What the kubelet would do for the two workloads the drill runs for real: start the
+    sealed-secrets controller once its Deployment exists, and Flux's controllers once their CRDs
+    exist (the FluxInstance was reconciled), while `pulumi up` is still running."""
+
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        self.sealed_secrets = self.flux = False
+
+    def poll(self) -> None:
+        if not self.sealed_secrets and self.cluster.get("deployments", "-A", "-l", "app.kubernetes.io/name=sealed-secrets"):
+            self.cluster.start_controller()
+            self.sealed_secrets = True
+        if not self.flux and self._served("gitrepositories.source.toolkit.fluxcd.io",
+                                          "kustomizations.kustomize.toolkit.fluxcd.io"):
+            self.cluster.start_flux()
+            self.flux = True
+
+    def _served(self, *crds: str) -> bool:
+        """Every CRD is established and its API group is in discovery (the controllers check both)."""
+        for crd in crds:
+            if self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=1s", f"crd/{crd}",
+                                    check=False).returncode != 0:
+                return False
+            group = crd.split(".", 1)[1]
+            if not self.cluster.kubectl("api-resources", f"--api-group={group}", "-o", "name", check=False).stdout.strip():
+                return False
+        return True
+
+
+class GitServer:
+    """The drill's Git server (e2e/git_server.py) and its one repository, `gitops`."""
+
+    def __init__(self) -> None:
+        self.dir = BUILD / "git"
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.bare = self.dir / "repos" / "gitops.git"
+        self.work = self.dir / "work"
+        self._git("init", "-q", "--bare", "-b", "main", str(self.bare))
+        self._git("init", "-q", "-b", "main", str(self.work))
+        portfile = self.dir / "port"
+        self.process = subprocess.Popen([sys.executable, E2E / "git_server.py", self.dir / "repos", portfile],
+                                        stdout=(self.dir / "server.log").open("w"), stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{wait_for('the Git server', lambda: portfile.exists() and portfile.read_text(), 10)}/gitops.git"
+
+    def commit(self, files: dict[str, str], message: str) -> None:
+        for name, text in files.items():
+            path = self.work / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        self._git("-C", str(self.work), "add", "-A")
+        self._git("-C", str(self.work), "-c", "user.name=belen drill", "-c", "user.email=drill@belen.test",
+                  "commit", "-q", "-m", message)
+        self._git("-C", str(self.work), "push", "-q", str(self.bare), "main")
+
+    def stop(self) -> None:
+        self.process.terminate()
+
+    @staticmethod
+    def _git(*args: str) -> None:
+        run(["git", *args], log=BUILD / "logs" / "git.log")
 
 
 def wait_for(what: str, check, timeout: float = 60, interval: float = 0.5):
@@ -159,8 +234,13 @@ class Project:
         shutil.copy(ROOT / "Pulumi.yaml", PROJECT / "Pulumi.yaml")
 
     def write_stack(self, stack: str, config: dict[str, Any]) -> Path:
+        """Write a stack's plain settings; what Pulumi wrote there (its encryption salt, the secrets
+        set with `pulumi config set --secret`) is kept."""
         path = PROJECT / "stacks" / f"Pulumi.{stack}.yaml"
-        path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+        current = yaml.safe_load(path.read_text()) if path.exists() else {}
+        secure = {key: value for key, value in (current.get("config") or {}).items()
+                  if isinstance(value, dict) and "secure" in value}
+        path.write_text(yaml.safe_dump({**current, "config": {**config, **secure}}, sort_keys=False))
         return path
 
 
@@ -187,9 +267,29 @@ class Stack:
         self.pulumi("stack", "init", "--secrets-provider", "passphrase")
         self.pulumi("config", "set", "--secret", "belen:kubeconfig", stdin=self.cluster.kubeconfig.read_text())
 
-    def up(self, event_log: Path | None = None) -> subprocess.CompletedProcess:
+    def up(self, event_log: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        """`pulumi up`, with the host processes started as their workloads appear (HostControllers)."""
         extra = ["--event-log", str(event_log)] if event_log else []
-        return self.pulumi("up", "--yes", "--diff", *extra)
+        cmd = ["pulumi", "up", "--yes", "--diff", *extra, "--stack", self.name, "--non-interactive"]
+        controllers = self.cluster.controllers
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("a") as log:
+            log.write(f"$ {' '.join(cmd)}\n")
+            log.flush()
+            process = subprocess.Popen(cmd, cwd=PROJECT, env=environment(), stdout=log, stderr=subprocess.STDOUT)
+            try:
+                while process.poll() is None:
+                    controllers.poll()
+                    time.sleep(1)
+            finally:
+                if process.poll() is None:  # the harness failed: never leave an update running
+                    process.terminate()
+                    process.wait(60)
+            log.write(f"[exit {process.returncode}]\n\n")
+        controllers.poll()
+        if check and process.returncode != 0:
+            raise AssertionError(f"pulumi up of {self.name} exited {process.returncode}: see {self.log}")
+        return process
 
     def output(self, name: str, show_secrets: bool = False) -> Any:
         args = ["stack", "output", name, "--json"] + (["--show-secrets"] if show_secrets else [])
