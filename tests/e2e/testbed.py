@@ -103,9 +103,6 @@ class Cluster:
     def get(self, *args: str) -> list[dict]:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout).get("items", [])
 
-    def apply(self, manifest: str) -> None:
-        self.kubectl("apply", "-f", "-", stdin=manifest)
-
     def sealing_keys(self) -> list[dict]:
         return self.get("secrets", "-A", "-l", "sealedsecrets.bitnami.com/sealed-secrets-key")
 
