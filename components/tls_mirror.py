@@ -51,9 +51,12 @@ class TlsMirror(pulumi.ComponentResource):
         secrets: list[k8s.core.v1.Secret] = []
         for cert in settings.certificates:
             bundle = checked.apply(lambda bundles, n=cert.name: bundles[n])
-            # Public facts about the certificate; only the key material stays secret.
-            not_after = pulumi.Output.unsecret(bundle.apply(lambda b: b.not_after))
-            fingerprint = pulumi.Output.unsecret(bundle.apply(lambda b: b.fingerprint))
+            # Public facts about the certificate; only the key material stays secret. One Output each
+            # for the annotations and the data, shared by every copy: copies cost little more than plain Secrets.
+            facts = pulumi.Output.unsecret(bundle.apply(lambda b: {"notAfter": b.not_after, "fingerprint": b.fingerprint}))
+            annotations = facts.apply(lambda f: {"belen.io/source-stack": settings.from_stack,
+                                                 "belen.io/not-after": f["notAfter"],
+                                                 "belen.io/fingerprint": f["fingerprint"]})
             data = pulumi.Output.secret(bundle.apply(_secret_data))
             for namespace in cert.namespaces:
                 secrets.append(k8s.core.v1.Secret(
@@ -62,17 +65,13 @@ class TlsMirror(pulumi.ComponentResource):
                         "name": cert.secret_name,
                         "namespace": namespace,
                         "labels": {**MANAGED_BY, "belen.io/certificate": cert.name},
-                        "annotations": {
-                            "belen.io/source-stack": settings.from_stack,
-                            "belen.io/not-after": not_after,
-                            "belen.io/fingerprint": fingerprint,
-                        },
+                        "annotations": annotations,
                     },
                     type="kubernetes.io/tls",
                     data=data,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[namespaces[namespace]] if namespace in namespaces else []),
                 ))
-            mirrored[cert.name] = {"notAfter": not_after, "fingerprint": fingerprint, "namespaces": list(cert.namespaces)}
+            mirrored[cert.name] = facts.apply(lambda f, c=cert: {**f, "namespaces": list(c.namespaces)})
 
         self.exports: dict[str, pulumi.Input] = {"tlsMirrored": mirrored}
         # Apps' Ingresses reference these Secrets: Flux starts after them.

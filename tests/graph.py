@@ -1,7 +1,14 @@
-"""Test helpers: render a stack or run a component under mocks, and ask questions of the graph."""
+"""Test helpers: render a stack or run a component under mocks, and ask questions of the graph.
+
+Renders run in the test's own process; a render of the same inputs is computed once per session
+(tests only read a Graph). Real subprocesses (`run_cli`) are kept for the command-line contract.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import json
 import os
 import subprocess
@@ -82,8 +89,18 @@ def render_stack(
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     reads: list[dict[str, Any]] | None = None,
 ) -> Graph:
-    """Run the real program for a shipped stack, with its render inputs and `overrides` over them."""
-    layers = (render_inputs(stack) if with_inputs else []) + ([dict(overrides)] if overrides else [])
+    """Run the real program for a shipped stack, with its render inputs and `overrides` over them.
+
+    The same inputs give the same Graph object, computed once per session: treat it as read-only.
+    """
+    key = json.dumps([stack, overrides, with_inputs, stack_outputs, reads], default=str)  # keeps key order
+    return _render_stack(key)
+
+
+@functools.lru_cache(maxsize=None)
+def _render_stack(key: str) -> Graph:
+    stack, overrides, with_inputs, stack_outputs, reads = json.loads(key)
+    layers = (render_inputs(stack) if with_inputs else []) + ([overrides] if overrides else [])
     config, secret_keys = render.load_config(stack, layers)
     return Graph(mockrun.run_main(
         stack=stack, config=config, secret_keys=secret_keys, stack_outputs=stack_outputs, reads=reads,
@@ -104,10 +121,22 @@ class CliResult:
 
 
 def run_cli(*args: str, cwd: Path = PROJECT_DIR, env: Mapping[str, str] | None = None) -> CliResult:
+    """`python ARGS` in a new process: the command-line contract (exit code, stdout, stderr, files)."""
     proc = subprocess.run(
         [sys.executable, *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})},
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_main(main: Callable[[list[str]], int], *args: str) -> CliResult:
+    """A tool's entry point (`render.main`, `keys.main`) in this process, its output captured."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 def write_yaml(path: Path, data: Any) -> Path:
@@ -121,10 +150,11 @@ def write_json(path: Path, data: Any) -> Path:
 
 
 def render_cli(stack: str, *args: str) -> CliResult:
-    """`python -m tools.render STACK` with the stack's render inputs first, then `args`."""
+    """`python -m tools.render STACK` with the stack's render inputs first, then `args`, run in this
+    process (test_cli_contract.py runs the real command for every failure path)."""
     inputs = RENDER_INPUTS / f"{stack}.yaml"
     base = ["--config-file", str(inputs)] if inputs.exists() else []
-    return run_cli("-m", "tools.render", stack, *base, *args)
+    return run_main(render.main, stack, *base, *args)
 
 
 def render_failure(tmp_path: Path, config: Mapping[str, Any] | None = None, stack: str = "local", *,

@@ -81,3 +81,10 @@ def issued(host: str, *, age_days: int = 10, days: int = 90, with_ca: bool = Tru
     if with_ca:
         value["ca.crt"] = pem_of(ca)
     return value
+
+
+def issued_secret(name: str, cert: dict) -> dict:
+    """The Secret cert-manager writes for certificate `name` in ops, as the publisher's `.get()` reads it."""
+    data = {k: base64.b64encode(cert[k].encode()).decode() for k in ("tls.crt", "tls.key", "ca.crt") if k in cert}
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": f"{name}-tls", "namespace": "certificates-ops"}, "data": data}

@@ -20,8 +20,9 @@ from components.helm import ChartInstaller
 from components.settings.cert_manager import dns_name, parse_cert_manager
 from components.settings.reader import Node, Problems
 from tests import keyfactory as kf
-from tests.graph import PROJECT_DIR, RENDER_INPUTS, render_failure, render_stack, run_cli, run_program, write_yaml
+from tests.graph import PROJECT_DIR, RENDER_INPUTS, render_failure, render_stack, run_main, run_program, write_yaml
 from tests.schemas import strict_validate
+from tools import render as render_tool
 
 # What /tmp/handoff/cert-manager.md adds under `config:` in stacks/Pulumi.<stack>.yaml, applied here as overrides.
 STACK_SNIPPETS = {
@@ -397,8 +398,8 @@ def test_rendered_issuers_and_certificates_match_the_cert_manager_schema(stack, 
     inputs = write_yaml(tmp_path / "in.yaml", {**snippet(stack), **(yaml.safe_load(RENDER_SECRETS.get(stack, "")) or {})})
     out = tmp_path / "out"
     existing = [str(RENDER_INPUTS / f"{stack}.yaml")] if (RENDER_INPUTS / f"{stack}.yaml").exists() else []
-    result = run_cli("-m", "tools.render", stack, "--out", str(out),
-                     *[arg for path in existing for arg in ("--config-file", path)], "--config-file", str(inputs))
+    result = run_main(render_tool.main, stack, "--out", str(out),
+                      *[arg for path in existing for arg in ("--config-file", path)], "--config-file", str(inputs))
     assert result.code == 0, result.stderr
     manifests = [yaml.safe_load(p.read_text()) for p in sorted((out / "manifests").glob("*.yaml"))]
     checked = [m for m in manifests if m["apiVersion"] == "cert-manager.io/v1"]

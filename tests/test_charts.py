@@ -14,7 +14,7 @@ from components.charts import CHARTS, PROTECTED
 from components.errors import SettingsError
 from components.settings import StackConfig, load_settings
 from components.settings.charts import PROJECT_ROOT
-from tests.graph import PROJECT_DIR, render_cli, render_failure, render_stack, run_cli, write_yaml
+from tests.graph import PROJECT_DIR, render_cli, render_failure, render_stack, write_yaml
 
 HOMELAB_OUTPUTS = {"organization/belen/homelab": json.loads(
     (PROJECT_DIR / "tests/stack-outputs/organization~belen~homelab.json").read_text())}
@@ -335,13 +335,12 @@ def test_all_problems_of_all_charts_are_reported_at_once(tmp_path):
     assert "belen:charts.sealedSecrets.version:" in result.stderr and "belen:charts.traefik.repository:" in result.stderr
 
 
-def test_a_relative_path_starts_at_the_project_root_whatever_the_working_directory(tmp_path):
+def test_a_relative_path_starts_at_the_project_root_whatever_the_working_directory(tmp_path, monkeypatch):
     assert (PROJECT_ROOT / "Pulumi.yaml").is_file()
     chart = local_chart(tmp_path / "sealed-secrets")
     config = write_yaml(tmp_path / "in.yaml", charts("sealedSecrets", path=os.path.relpath(chart, PROJECT_ROOT)))
-    inputs = PROJECT_DIR / "tests/render-inputs/homelab.yaml"
-    result = run_cli("-m", "tools.render", "homelab", "--out", str(tmp_path / "out"), "--config-file", str(inputs),
-                     "--config-file", str(config), cwd=tmp_path, env={"PYTHONPATH": str(PROJECT_DIR)})
+    monkeypatch.chdir(tmp_path)
+    result = render_cli("homelab", "--out", str(tmp_path / "out"), "--config-file", str(config))
     assert result.code == 0, result.stderr
     helm = yaml.safe_load((tmp_path / "out/helm/homelab-sealed-secrets-controller.yaml").read_text())
     assert helm["source"] == str(chart)

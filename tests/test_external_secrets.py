@@ -10,8 +10,7 @@ import pytest
 from components.errors import SettingsError
 from components.settings import StackConfig, load_settings
 from tests import keyfactory as kf
-from tests.graph import PROJECT_DIR, render_failure, render_stack, write_yaml
-from tools import render
+from tests.graph import PROJECT_DIR, render_failure, render_stack
 
 HOMELAB_OUTPUTS = {"organization/belen/homelab": json.loads(
     (PROJECT_DIR / "tests/stack-outputs/organization~belen~homelab.json").read_text())}
@@ -330,16 +329,6 @@ def test_credentials_in_plain_text_are_refused():
 
 # --- Every settings check, through the render tool -----------------------------------------------
 
-def render_error_in_process(tmp_path, capsys, config):
-    """The render tool's own entry point without a subprocess per case: same exit code and stderr."""
-    inputs = write_yaml(tmp_path / "in.yaml", config)
-    code = render.main(["local", "--out", str(tmp_path / "out"), "--config-file", str(inputs)])
-    stderr = capsys.readouterr().err
-    assert code == 2, stderr
-    assert not (tmp_path / "out").exists()
-    return stderr
-
-
 def eso_problems(stderr):
     """This area's problem lines (a stack may report others, e.g. secrets of areas not set here)."""
     return [line for line in stderr.splitlines() if line.startswith(("belen:externalSecrets", "belen:storeCredentials"))]
@@ -443,8 +432,8 @@ VAULT_K8S = {"name": "vk", "provider": "vault", "server": "https://v:8200", "aut
     (stores({"name": "x" * 250, "provider": "vault", "server": "https://v", "auth": {"method": "token"}}),
      f"belen:externalSecrets.stores[0].name: is too long to name its credentials Secret {'x' * 250}-credentials"),
 ])
-def test_settings_errors(tmp_path, capsys, config, message):
-    stderr = render_error_in_process(tmp_path, capsys, config)
+def test_settings_errors(tmp_path, config, message):
+    stderr = render_failure(tmp_path, config)
     assert message in stderr
     for secret in ("s3cr3t-token", "dummy"):
         assert secret not in stderr

@@ -1,4 +1,5 @@
-"""bin/up-local's control flow, with stand-in docker, kind and pulumi executables on PATH."""
+"""bin/up-local's control flow, with stand-in docker, kind and pulumi executables on PATH and a
+stand-in venv python, in a copy of the project's bin/ (nothing is installed, nothing is left behind)."""
 
 import shutil
 import subprocess
@@ -19,6 +20,12 @@ echo "{name} $*" >> "$STANDIN_LOG"
 """
 
 
+def write_standin(path: Path, name: str, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(STANDIN.format(name=name, body=body))
+    path.chmod(0o755)
+
+
 def sandbox(tmp_path: Path, standins: dict[str, str]) -> dict[str, str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -26,15 +33,23 @@ def sandbox(tmp_path: Path, standins: dict[str, str]) -> dict[str, str]:
         (bin_dir / tool).symlink_to(shutil.which(tool))
     (bin_dir / "python3").symlink_to(sys.executable)
     for name, body in standins.items():
-        path = bin_dir / name
-        path.write_text(STANDIN.format(name=name, body=body))
-        path.chmod(0o755)
+        write_standin(bin_dir / name, name, body)
     return {"PATH": str(bin_dir), "STANDIN_LOG": str(tmp_path / "calls.log"), "HOME": str(tmp_path)}
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """The script in a project folder of its own, whose venv python only logs what it is asked."""
+    project = tmp_path / "project"
+    (project / "bin").mkdir(parents=True)
+    shutil.copy(SCRIPT, project / "bin" / "up-local")
+    write_standin(project / "venv" / "bin" / "python", "venv/bin/python", "exit 0")
+    return project
 
 
 def up(tmp_path, standins):
     env = sandbox(tmp_path, standins)
-    proc = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300)
+    script = project_copy(tmp_path) / "bin" / "up-local"
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=300)
     log = Path(env["STANDIN_LOG"])
     return proc, log.read_text().splitlines() if log.exists() else []
 
@@ -70,10 +85,11 @@ def test_creates_the_cluster_then_brings_up_the_local_stack_on_a_file_backend(tm
         "docker info",
         "kind get clusters",
         "kind create cluster --name belen-local --wait 120s",
+        "venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt",
         "pulumi stack select local --create --non-interactive",
-        f"backend=file://{PROJECT_DIR}/.state",
+        f"backend=file://{tmp_path}/project/.state",
         "pulumi up --stack local --yes --non-interactive",
-        f"backend=file://{PROJECT_DIR}/.state",
+        f"backend=file://{tmp_path}/project/.state",
     ]
 
 

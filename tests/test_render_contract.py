@@ -1,19 +1,29 @@
-"""`python -m tools.render`: files, redaction, determinism, exit codes."""
+"""`python -m tools.render`: files, redaction, determinism, exit codes.
+
+One real render process makes the files the module reads; the other cases call the tool's entry
+point (test_cli_contract.py runs every failure path as a process).
+"""
 
 import json
 
 import pytest
 import yaml
 
-from tests.graph import render_cli, render_stack, run_cli, write_yaml
+from tests.graph import render_cli, render_stack, run_cli, run_main, write_yaml
+from tools import render
 
 
-@pytest.fixture
-def rendered(tmp_path):
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("contract") / "out"
     result = run_cli("-m", "tools.render", "local", "--out", str(out))
-    assert result.code == 0, result.stderr
+    assert (result.code, result.stderr) == (0, "")
+    assert result.stdout.startswith("rendered ") and str(out) in result.stdout
     return out
+
+
+def render_local(*args):
+    return run_main(render.main, "local", *[str(arg) for arg in args])
 
 
 def test_render_writes_the_documented_files(rendered):
@@ -35,19 +45,18 @@ def test_resources_are_in_topological_order(rendered):
                 assert position[before] < index, f"{resource['urn']} listed before {before}"
 
 
-def test_two_renders_are_byte_identical(tmp_path):
-    outs = []
-    for run in ("a", "b"):
-        out = tmp_path / run
-        assert run_cli("-m", "tools.render", "local", "--out", str(out)).code == 0
-        outs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+def test_two_renders_are_byte_identical(rendered, tmp_path):
+    """The process's render and one in this process (another hash seed, another event loop)."""
+    again = tmp_path / "again"
+    assert render_local("--out", again).code == 0
+    outs = [{p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} for out in (rendered, again)]
     assert outs[0] == outs[1]
 
 
 def test_invalid_settings_exit_2_with_key_paths_no_traceback_and_no_render(tmp_path):
     out = tmp_path / "out"
     bad = write_yaml(tmp_path / "bad.yaml", {"belen:cluster": {"name": "Not A Label", "colour": "red"}})
-    result = run_cli("-m", "tools.render", "local", "--out", str(out), "--config-file", str(bad))
+    result = render_local("--out", out, "--config-file", bad)
     assert result.code == 2
     assert "belen:cluster.name: 'Not A Label' is not a DNS label" in result.stderr
     assert "belen:cluster.colour: unknown setting" in result.stderr
@@ -57,22 +66,22 @@ def test_invalid_settings_exit_2_with_key_paths_no_traceback_and_no_render(tmp_p
 
 def test_a_failed_render_removes_the_previous_one(tmp_path):
     out = tmp_path / "out"
-    assert run_cli("-m", "tools.render", "local", "--out", str(out)).code == 0
+    assert render_local("--out", out).code == 0
     bad = write_yaml(tmp_path / "bad.yaml", {"belen:cluster": {}})
-    assert run_cli("-m", "tools.render", "local", "--out", str(out), "--config-file", str(bad)).code == 2
+    assert render_local("--out", out, "--config-file", bad).code == 2
     assert not out.exists()
 
 
 def test_render_refuses_to_replace_a_folder_that_is_not_a_render(tmp_path):
     keep = tmp_path / "precious.txt"
     keep.write_text("data")
-    result = run_cli("-m", "tools.render", "local", "--out", str(tmp_path))
+    result = render_local("--out", tmp_path)
     assert result.code == 2 and "is not a belen render" in result.stderr
     assert keep.read_text() == "data"
 
 
 def test_unknown_stack_names_the_known_ones():
-    result = run_cli("-m", "tools.render", "nosuchstack")
+    result = run_main(render.main, "nosuchstack")
     assert result.code == 2
     assert "no stack file stacks/Pulumi.nosuchstack.yaml" in result.stderr and "local" in result.stderr
 
@@ -82,7 +91,6 @@ def test_secure_value_without_config_file_is_an_error(tmp_path, monkeypatch):
     stacks.mkdir()
     write_yaml(stacks / "Pulumi.s.yaml", {"config": {"belen:cluster": {"name": "s"}, "belen:kubeconfig": {"secure": "AAE="}}})
     monkeypatch.setattr("tools.render.STACKS_DIR", stacks)
-    from tools import render
     with pytest.raises(render.UsageError, match="belen:kubeconfig is a secure value in Pulumi.s.yaml that no --config-file supplies"):
         render.load_config("s", [])
     config, secret_keys = render.load_config("s", [{"belen:kubeconfig": "apiVersion: v1"}])
@@ -93,14 +101,14 @@ def test_secrets_are_redacted_unless_asked(tmp_path):
     kubeconfig = "apiVersion: v1\nkind: Config\n# dummy-kubeconfig-marker\n"
     inputs = write_yaml(tmp_path / "in.yaml", {"belen:kubeconfig": kubeconfig})
     out = tmp_path / "out"
-    assert run_cli("-m", "tools.render", "local", "--out", str(out), "--config-file", str(inputs)).code == 0
+    assert render_local("--out", out, "--config-file", inputs).code == 0
     everything = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
     assert "dummy-kubeconfig-marker" not in everything
     provider = next(r for r in json.loads((out / "resources.json").read_text()) if r["type"] == "pulumi:providers:kubernetes")
     assert provider["inputs"]["kubeconfig"] == "[secret]" and provider["secretPaths"] == ["kubeconfig"]
 
     shown = tmp_path / "shown"
-    assert run_cli("-m", "tools.render", "local", "--out", str(shown), "--config-file", str(inputs), "--show-secrets").code == 0
+    assert render_local("--out", shown, "--config-file", inputs, "--show-secrets").code == 0
     provider = next(r for r in json.loads((shown / "resources.json").read_text()) if r["type"] == "pulumi:providers:kubernetes")
     assert provider["inputs"]["kubeconfig"] == kubeconfig
 
@@ -116,9 +124,26 @@ def test_stack_reference_outputs_are_served_with_their_secrecy():
 
 def test_stack_reference_without_outputs_file_is_exit_2_naming_the_ref(tmp_path):
     result = render_cli("cloud", "--out", str(tmp_path / "out"))
-    assert result.code == 2
-    assert "organization/belen/homelab" in result.stderr and "--stack-outputs" in result.stderr
-    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+    assert result.code == 2 and not (tmp_path / "out").exists()
+    assert result.stderr.splitlines() == [
+        "error: the program reads the outputs of stack 'organization/belen/homelab' — "
+        "pass them with --stack-outputs organization/belen/homelab=FILE"]
+
+
+def test_every_stack_read_without_outputs_is_named_after_the_program_ran_to_its_end():
+    import pulumi
+    from tools import mockrun
+
+    ran_to_the_end = []
+
+    def program():
+        for ref in ("org/p/a", "org/p/b", "org/p/a"):
+            pulumi.export(ref, pulumi.StackReference(ref).get_output("x").apply(lambda x: x + 1))
+        ran_to_the_end.append(True)
+
+    with pytest.raises(mockrun.MissingStackOutputs) as caught:
+        mockrun.run(program, stack="t", config={})
+    assert caught.value.refs == ["org/p/a", "org/p/b"] and ran_to_the_end
 
 
 def test_every_kubernetes_resource_uses_the_stacks_explicit_provider():

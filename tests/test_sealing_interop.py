@@ -10,7 +10,8 @@ from kubesealpy import Sealer, SealingScope, Unsealer
 from kubesealpy.certificate import load_private_key_from_pem
 
 from tests import keyfactory as kf
-from tests.graph import render_cli, run_cli, write_yaml
+from tests.graph import render_cli, run_main, write_yaml
+from tools import keys
 
 SCOPES = [SealingScope.STRICT, SealingScope.NAMESPACE_WIDE, SealingScope.CLUSTER_WIDE]
 
@@ -42,7 +43,7 @@ def test_every_scope_sealed_by_kubesealpy_opens_with_the_rendered_key_secrets(re
     (repo / "apps").mkdir(parents=True)
     docs = [seal(certificate, "apps", f"secret-{scope.value}", scope, {"password": b"s3cret", "user": b"me"}) for scope in SCOPES]
     (repo / "apps" / "sealed.yaml").write_text(yaml.safe_dump_all(docs))
-    result = run_cli("-m", "tools.keys", "verify", "--keys", str(backup), str(repo))
+    result = run_main(keys.main, "verify", "--keys", str(backup), str(repo))
     assert result.code == 0, result.stdout + result.stderr
     assert "3 SealedSecret(s) with 2 key(s): 6 item(s) opened, 0 failed" in result.stdout
     for scope in ("strict", "namespace-wide", "cluster-wide"):
@@ -60,7 +61,7 @@ def test_strict_scope_fails_under_another_name_or_namespace(rendered):
     namespace_wide = seal(certificate, "apps", "db", SealingScope.NAMESPACE_WIDE, {"password": b"x"})
     renamed_ns_wide = {**namespace_wide, "metadata": {**namespace_wide["metadata"], "name": "db3"}}
     (repo / "s.yaml").write_text(yaml.safe_dump_all([renamed, moved, renamed_ns_wide]))
-    result = run_cli("-m", "tools.keys", "verify", "--keys", str(backup), str(repo))
+    result = run_main(keys.main, "verify", "--keys", str(backup), str(repo))
     assert result.code == 1
     assert "apps/db2 [strict] 0 opened, 1 failed — FAILED" in result.stdout
     assert "other/db [strict] 0 opened, 1 failed — FAILED" in result.stdout
@@ -82,5 +83,5 @@ def test_a_key_that_is_not_in_the_backup_cannot_open(rendered):
     repo = tmp / "repo-foreign"
     repo.mkdir()
     (repo / "s.yaml").write_text(yaml.safe_dump(seal(foreign["cert"], "apps", "x", SealingScope.STRICT, {"a": b"b"})))
-    result = run_cli("-m", "tools.keys", "verify", "--keys", str(backup), str(repo))
+    result = run_main(keys.main, "verify", "--keys", str(backup), str(repo))
     assert result.code == 1 and "a: no key could decrypt it" in result.stdout

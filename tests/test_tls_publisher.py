@@ -10,13 +10,6 @@ from tests.graph import render_cli, render_stack, write_yaml
 PUBLISHED = ["homarr-dev", "headlamp-dev", "homarr-rct", "headlamp-rct", "homarr-prd", "headlamp-prd"]
 
 
-def issued_secret(name: str, cert: dict) -> dict:
-    """The Secret cert-manager writes, as the publisher's `.get()` reads it."""
-    data = {k: base64.b64encode(cert[k].encode()).decode() for k in ("tls.crt", "tls.key", "ca.crt") if k in cert}
-    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": f"{name}-tls", "namespace": "certificates-ops"}, "data": data}
-
-
 @pytest.fixture(scope="module")
 def certs():
     return {name: kf.issued(f"{name.split('-')[0]}.{name.split('-')[1]}.example.org", with_ca=name.endswith("dev"))
@@ -24,7 +17,7 @@ def certs():
 
 
 def test_each_read_waits_for_its_certificate_and_the_output_is_secret(certs):
-    graph = render_stack("ops", reads=[issued_secret(n, c) for n, c in certs.items()])
+    graph = render_stack("ops", reads=[kf.issued_secret(n, c) for n, c in certs.items()])
     reads = [r for r in graph.resources if r.read and r.type == "kubernetes:core/v1:Secret"]
     assert len(reads) == len(PUBLISHED)
     for read in reads:
@@ -46,7 +39,7 @@ def test_without_reads_the_values_are_unknown_offline():
 
 
 def test_what_ops_publishes_dev_mirrors_byte_for_byte(tmp_path, certs):
-    ops = render_stack("ops", reads=[issued_secret(n, c) for n, c in certs.items()])
+    ops = render_stack("ops", reads=[kf.issued_secret(n, c) for n, c in certs.items()])
     outputs = {"tlsCertificates": ops.output("tlsCertificates").value, "__secret__": ["tlsCertificates"]}
     dev = render_stack("dev", stack_outputs={"organization/belen/ops": outputs})
     copy = dev.obj("Secret", "homarr-dev-tls").inputs(show_secrets=True)
@@ -56,7 +49,7 @@ def test_what_ops_publishes_dev_mirrors_byte_for_byte(tmp_path, certs):
 
 def test_an_issued_secret_that_is_broken_fails_with_exit_3(tmp_path, certs):
     broken = {**certs["homarr-dev"], "tls.key": kf.issued("other")["tls.key"]}
-    reads = [issued_secret(n, broken if n == "homarr-dev" else c) for n, c in certs.items()]
+    reads = [kf.issued_secret(n, broken if n == "homarr-dev" else c) for n, c in certs.items()]
     result = render_cli("ops", "--out", str(tmp_path / "out"), "--reads", str(write_yaml(tmp_path / "reads.yaml", reads)))
     assert result.code == 3
     assert ("belen:tls.publish: homarr-dev: Secret certificates-ops/homarr-dev-tls: tls.key does not match "
@@ -65,7 +58,7 @@ def test_an_issued_secret_that_is_broken_fails_with_exit_3(tmp_path, certs):
 
 
 def test_an_issued_secret_without_data_fails_with_exit_3(tmp_path, certs):
-    reads = [issued_secret(n, c) for n, c in certs.items()]
+    reads = [kf.issued_secret(n, c) for n, c in certs.items()]
     reads[0]["data"] = {}
     result = render_cli("ops", "--out", str(tmp_path / "out"), "--reads", str(write_yaml(tmp_path / "reads.yaml", reads)))
     assert result.code == 3 and "has no tls.crt/tls.key yet (is the Certificate Ready?)" in result.stderr

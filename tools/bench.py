@@ -1,10 +1,13 @@
 """Benchmarks, printed as figures (no pass/fail): run `python -m tools.bench [--quick]`.
 
-1. Program cost per registered resource under the mock runtime, against a bare-SDK floor (the
-   same number of plain Secrets registered with no belen code), scaled with TLS mirrors
-   (certificates × namespaces), at 100, 1,000 and 5,000 mirrored Secrets.
+1. The offline render's whole-process CPU beside the bare-SDK floor: `python -m tools.render dev`
+   mirroring certificates (RSA 2048, as cert-manager issues them) into 10 namespaces each, at 100,
+   1,000 and 5,000 Secrets, and `python -m tools.floor`, a bare program registering the same
+   Secrets under the same mock runtime; then the CPU each further Secret costs (linear growth).
 2. The longest chain of dependencies in each shipped stack's graph.
-3. `tools.keys verify` throughput beside kubesealpy's unsealer (4096-bit keys, ≥ 1,000 values).
+3. `python -m tools.keys verify`, whole process, on 3,000 values sealed with one 4096-bit key,
+   against the machine's limit (usable cores × the single-core RSA-OAEP decrypt rate for that key,
+   measured in the same run), with kubesealpy's unsealer (whole process too) beside it.
 """
 
 from __future__ import annotations
@@ -12,169 +15,227 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import pulumi
-import pulumi_kubernetes as k8s
 import yaml
-
-from tools import mockrun, render
 
 OPS = "organization/belen/ops"
 NAMESPACES_PER_CERT = 10
+TARGET_RENDER_RATIO = 1.25
+TARGET_VERIFY_SHARE = 0.85
 
 
-def _published_certificates(count: int) -> dict[str, dict]:
-    """`count` certificates as the ops stack publishes them, from one test CA (EC keys: fast to make)."""
+# --- 1. render against the floor ----------------------------------------------------------------
+
+def _rsa_key_pem(_: int) -> str:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from components.crypto import pem
+
+    return pem.pkcs1_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+def published_certificates(count: int) -> dict[str, dict]:
+    """`count` certificates as the ops stack publishes them: RSA-2048 leaves from one test CA."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     from components.crypto import pem
 
+    with multiprocessing.get_context("fork").Pool() as pool:  # key generation is most of the time
+        key_pems = pool.map(_rsa_key_pem, range(count))
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench CA")])
     certs = {}
-    for index in range(count):
-        key = ec.generate_private_key(ec.SECP256R1())
+    for index, key_pem in enumerate(key_pems):
+        key = pem.load_private_key(key_pem)
         host = f"svc{index}.bench.example.org"
         leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
                 .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=90))
                 .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
                 .sign(ca_key, hashes.SHA256()))
-        certs[f"svc{index}"] = {
-            "tls.crt": pem.certificate_pem(leaf),
-            "tls.key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption()).decode(),
+        certs[f"svc{index:04d}"] = {
+            "tls.crt": pem.certificate_pem(leaf), "tls.key": key_pem,
             "notAfter": pem.rfc3339(leaf.not_valid_after_utc), "dnsNames": [host],
             "fingerprint": pem.certificate_fingerprint(leaf),
         }
     return certs
 
 
-def _mirror_config(certs: dict[str, dict]) -> dict:
+def mirror_config(certs: dict[str, dict]) -> dict:
     namespaces = [f"ns{i}" for i in range(NAMESPACES_PER_CERT)]
     return {"belen:tls": {"mirror": {"fromStack": OPS, "warnDays": 0,
                                      "certificates": {name: {"namespaces": namespaces} for name in certs}}}}
 
 
-def _time(fn, repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return min(samples)
+def process_cpu(args: list[str]) -> float:
+    """CPU seconds (user + system) of `python ARGS` run to its end; it must exit 0."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run([sys.executable, *args], cwd=_project_dir(), capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"python {' '.join(args[:3])} … exited {proc.returncode}: {proc.stderr.strip()[-400:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _floor_program(count: int):
-    """The same number of plain Secrets, secret data, one provider: the SDK and mock runtime alone."""
-    def program():
-        provider = k8s.Provider("floor")
-        for index in range(count):
-            k8s.core.v1.Secret(f"floor-{index}", metadata={"name": f"s{index}", "namespace": "ns"},
-                               type="kubernetes.io/tls",
-                               data=pulumi.Output.secret({"tls.crt": "Y2VydA==", "tls.key": "a2V5"}),
-                               opts=pulumi.ResourceOptions(provider=provider))
-    return program
+def bench_render(sizes: list[int], repeats: int) -> None:
+    print("1. render vs bare-SDK floor, whole-process CPU (python -m tools.render dev / python -m tools.floor);")
+    print(f"   TLS mirror of RSA-2048 certificates × {NAMESPACES_PER_CERT} namespaces; best of {repeats}")
+    print(f"   {'Secrets':>7} {'render s':>8} {'floor s':>7} {'ratio':>5} {'render ms/Secret':>16} {'floor ms/Secret':>15}")
+    all_certs = published_certificates(max(sizes) // NAMESPACES_PER_CERT)
+    names = sorted(all_certs)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=_project_dir() / "build") as tmp:
+        for size in sizes:
+            certs = {name: all_certs[name] for name in names[:size // NAMESPACES_PER_CERT]}
+            outputs = Path(tmp) / f"ops-{size}.json"
+            outputs.write_text(json.dumps({"tlsCertificates": certs, "__secret__": ["tlsCertificates"]}))
+            config = Path(tmp) / f"mirror-{size}.yaml"
+            config.write_text(yaml.safe_dump(mirror_config(certs)))
+            render_args = ["-m", "tools.render", "dev", "--out", str(Path(tmp) / "render"),
+                           "--config-file", str(config), "--stack-outputs", f"{OPS}={outputs}"]
+            floor_args = ["-m", "tools.floor", str(outputs), str(NAMESPACES_PER_CERT)]
+            render_cpu, floor_cpu = [], []
+            for _ in range(repeats):  # back to back, so both see the same machine
+                render_cpu.append(process_cpu(render_args))
+                floor_cpu.append(process_cpu(floor_args))
+            render, floor = min(render_cpu), min(floor_cpu)
+            rows.append((size, render, floor))
+            print(f"   {size:>7} {render:>8.2f} {floor:>7.2f} {render / floor:>5.2f} {1000 * render / size:>16.2f} "
+                  f"{1000 * floor / size:>15.2f}")
+    print(f"   target: ratio ≤ {TARGET_RENDER_RATIO} at 1000 Secrets")
+    if len(rows) > 2:
+        (a, ra, fa), (b, rb, fb), (c, rc, fc) = rows[0], rows[-2], rows[-1]
+        first_r, last_r = (rb - ra) / (b - a), (rc - rb) / (c - b)
+        first_f, last_f = (fb - fa) / (b - a), (fc - fb) / (c - b)
+        print(f"   CPU per further Secret, {b}→{c} vs {a}→{b}: render {1000 * last_r:.2f} vs {1000 * first_r:.2f} ms "
+              f"({last_r / first_r:.2f}x), floor {1000 * last_f:.2f} vs {1000 * first_f:.2f} ms "
+              f"({last_f / first_f:.2f}x) (1.00x = linear growth)")
 
 
-def bench_program(sizes: list[int], repeats: int) -> None:
-    print("1. program cost per registered resource (mock runtime; TLS mirror scaled)")
-    print(f"   {'mirrored':>8} {'resources':>9} {'belen ms/res':>12} {'floor ms/res':>12} {'ratio':>6}")
-    per_resource, floor_per_resource = [], []
-    for size in sizes:
-        certs = _published_certificates(size // NAMESPACES_PER_CERT)
-        config, secret_keys = render.load_config("dev", [_mirror_config(certs)])
-        outputs = {OPS: {"tlsCertificates": certs, "__secret__": ["tlsCertificates"]}}
-        registered = len(mockrun.run_main(stack="dev", config=config, secret_keys=secret_keys,
-                                          stack_outputs=outputs).resources)
-        belen = _time(lambda: mockrun.run_main(stack="dev", config=config, secret_keys=secret_keys,
-                                               stack_outputs=outputs), repeats)
-        floor = _time(lambda: mockrun.run(_floor_program(registered), stack="floor", config={}), repeats)
-        per_resource.append(belen / registered)
-        floor_per_resource.append(floor / registered)
-        print(f"   {size:>8} {registered:>9} {1000 * belen / registered:>12.3f} {1000 * floor / registered:>12.3f} "
-              f"{belen / floor:>6.2f}")
-    if len(per_resource) > 1:
-        print(f"   per-resource cost at {sizes[-1]} vs {sizes[0]}: belen {per_resource[-1] / per_resource[0]:.2f}x, "
-              f"floor {floor_per_resource[-1] / floor_per_resource[0]:.2f}x (1.00x = linear growth)")
+# --- 2. dependency chains -----------------------------------------------------------------------
 
-
-def longest_chain(run: mockrun.Run) -> int:
+def longest_chain(run) -> int:
     """Resources on the longest path of dependencies (depends_on and property dependencies)."""
     by_urn = run.by_urn()
     depth: dict[str, int] = {}
-    for resource in run.resources:  # topological order: dependencies come first
-        depth[resource.urn] = 1 + max((depth.get(d, 0) for d in resource.dependencies if d in by_urn), default=0)
+    for resource_ in run.resources:  # topological order: dependencies come first
+        depth[resource_.urn] = 1 + max((depth.get(d, 0) for d in resource_.dependencies if d in by_urn), default=0)
     return max(depth.values(), default=0)
 
 
 def bench_chains() -> None:
+    from tools import mockrun, render
+
     print("2. longest dependency chain per stack (resources on the path)")
-    stacks_dir = mockrun.PROJECT_DIR / "stacks"
-    inputs_dir = mockrun.PROJECT_DIR / "tests" / "render-inputs"
-    outputs_dir = mockrun.PROJECT_DIR / "tests" / "stack-outputs"
+    project = _project_dir()
+    inputs_dir, outputs_dir = project / "tests" / "render-inputs", project / "tests" / "stack-outputs"
     stack_outputs = {p.stem.replace("~", "/"): json.loads(p.read_text()) for p in outputs_dir.glob("*.json")}
-    for path in sorted(stacks_dir.glob("Pulumi.*.yaml")):
+    for path in sorted((project / "stacks").glob("Pulumi.*.yaml")):
         stack = path.name[len("Pulumi."):-len(".yaml")]
-        layers = [yaml.safe_load((inputs_dir / f"{stack}.yaml").read_text())] if (inputs_dir / f"{stack}.yaml").exists() else []
+        inputs = inputs_dir / f"{stack}.yaml"
+        layers = [yaml.safe_load(inputs.read_text())] if inputs.exists() else []
         config, secret_keys = render.load_config(stack, layers)
         run = mockrun.run_main(stack=stack, config=config, secret_keys=secret_keys, stack_outputs=stack_outputs)
         print(f"   {stack:>8}: {longest_chain(run):>2} of {len(run.resources)} resources")
 
 
-def bench_verify(values: int) -> None:
-    from kubesealpy import Sealer, SealingScope, Unsealer
-    from kubesealpy.models import SealedSecret
+# --- 3. verify against the machine's limit ------------------------------------------------------
+
+KUBESEALPY_UNSEAL = """
+import sys, yaml
+from pathlib import Path
+from kubesealpy import Unsealer
+from kubesealpy.certificate import load_private_key_from_pem
+from kubesealpy.models import SealedSecret
+key_file, repo = sys.argv[1:]
+unsealer = Unsealer([load_private_key_from_pem(Path(key_file).read_bytes())])
+docs = yaml.load_all(Path(repo, "sealed.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+print(sum(len(unsealer.unseal(SealedSecret.model_validate(doc)).data or {}) for doc in docs))
+"""
+
+
+def decrypt_rate(key_pem: str, cert_pem: str, seconds: float) -> float:
+    """RSA-OAEP(SHA-256) private-key operations per second on one core, for this key."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from components.crypto import pem
+
+    key, public = pem.load_private_key(key_pem), pem.load_certificate(cert_pem).public_key()
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=b"apps/s0")
+    ciphertext = public.encrypt(bytes(32), oaep)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        key.decrypt(ciphertext, oaep)
+        done += 1
+    return done / (time.perf_counter() - start)
+
+
+def timed_process(args: list[str], expect: str) -> float:
+    """Wall seconds of `python ARGS`, from start to exit (imports and worker start-up included)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, *args], cwd=_project_dir(), capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0 or expect not in proc.stdout:
+        raise RuntimeError(f"python {' '.join(args[:3])} … did not print {expect!r}: {proc.stdout[-300:]}{proc.stderr[-300:]}")
+    return elapsed
+
+
+def bench_verify(values: int, bits: int, rate_seconds: float) -> None:
+    from kubesealpy import Sealer, SealingScope
 
     from components.crypto import sealing
     from tools import keys
 
-    print(f"3. sealed-value throughput, {values} values, 4096-bit keys (two keys; values sealed with the newest)")
-    pairs = [sealing.generate_key_pair(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=age)) for age in (60, 1)]
-    sealer = Sealer.from_certificate_pem(pairs[-1][0])
     per_secret = 10
+    cores = keys.usable_cores()
+    print(f"3. python -m tools.keys verify, whole process: {values} values sealed with one {bits}-bit key "
+          f"({values // per_secret} SealedSecrets)")
+    cert, key = sealing.generate_key_pair(bits=bits)
+    sealer = Sealer.from_certificate_pem(cert)
     docs = [yaml.safe_load(sealer.seal(f"s{i}", "apps", {f"k{j}": b"value" for j in range(per_secret)},
                                        scope=SealingScope.STRICT).to_yaml()) for i in range(values // per_secret)]
-    with tempfile.TemporaryDirectory() as tmp:
-        repo = Path(tmp) / "repo"
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=_project_dir() / "build") as tmp:
+        key_file, repo = Path(tmp) / "key.pem", Path(tmp) / "repo"
+        key_file.write_text(cert + key)
         repo.mkdir()
         (repo / "sealed.yaml").write_text(yaml.safe_dump_all(docs))
-        private = [keys.serialization.load_pem_private_key(k.encode(), None) for _, k in pairs]
+        single = decrypt_rate(key, cert, rate_seconds)
+        ours = values / timed_process(["-m", "tools.keys", "verify", "--keys", str(key_file), str(repo)],
+                                      f"{values} item(s) opened, 0 failed")
+        theirs = values / timed_process(["-c", KUBESEALPY_UNSEAL, str(key_file), str(repo)], str(values))
+    limit = cores * single
+    print(f"   single-core RSA-OAEP decrypt: {single:8.0f} /s; limit on {cores} core(s): {limit:8.0f} values/s")
+    print(f"   tools.keys verify: {ours:8.0f} values/s = {ours / limit:.0%} of the limit (target ≥ {TARGET_VERIFY_SHARE:.0%})")
+    print(f"   kubesealpy:        {theirs:8.0f} values/s (its Unsealer, whole process, one core)")
+    print(f"   ratio (ours / kubesealpy): {ours / theirs:.2f}x")
 
-        def ours():
-            found, _ = keys.find_sealed_secrets(repo)
-            keyring = list(private)  # the same order kubesealpy gets: oldest key first
-            results = [keys.verify_one(f, doc, keyring) for f, doc in found]
-            assert sum(r.opened for r in results) == values, "verify did not open every value"
 
-        unsealer = Unsealer(list(private))
-
-        def theirs():
-            found = [SealedSecret.model_validate(doc) for doc in yaml.safe_load_all((repo / "sealed.yaml").read_text())]
-            opened = sum(len(unsealer.unseal(s).data or {}) for s in found)
-            assert opened == values, "kubesealpy did not open every value"
-
-        mine, other = _time(ours, 1), _time(theirs, 1)
-    print(f"   tools.keys verify: {values / mine:8.0f} values/s")
-    print(f"   kubesealpy:        {values / other:8.0f} values/s")
-    print(f"   ratio (ours / kubesealpy): {other / mine:.2f}x (target ≥ 1x)")
+def _project_dir() -> Path:
+    return Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
     args = parser.parse_args(argv)
-    sizes = [20, 40] if args.quick else [100, 1000, 5000]
-    bench_program(sizes, repeats=1 if args.quick else 3)
+    (_project_dir() / "build").mkdir(exist_ok=True)
+    print(f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPU(s)")
+    bench_render([20] if args.quick else [100, 1000, 5000], repeats=1 if args.quick else 3)
     bench_chains()
-    bench_verify(20 if args.quick else 1000)
+    bench_verify(*((100, 2048, 0.2) if args.quick else (3000, 4096, 3.0)))
     return 0
 
 

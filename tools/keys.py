@@ -14,16 +14,23 @@ import argparse
 import base64
 import binascii
 import datetime as dt
+import multiprocessing
+import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography.hazmat.primitives import serialization
 
 from components.crypto import pem, sealing
+
+# libyaml's parser when PyYAML has it: a GitOps checkout can hold megabytes of sealed values.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Below this many values, starting worker processes costs more than opening them on one core.
+PARALLEL_FROM = 64
 
 
 class KeysError(Exception):
@@ -165,7 +172,7 @@ def find_sealed_secrets(root: Path) -> tuple[list[tuple[str, dict]], list[str]]:
     files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file() and ".git" not in p.parts)
     for path in files:
         try:
-            docs = list(yaml.safe_load_all(path.read_text()))
+            docs = list(yaml.load_all(path.read_text(), Loader=YAML_LOADER))
         except (yaml.YAMLError, UnicodeDecodeError):
             skipped.append(str(path.relative_to(root)))
             continue
@@ -175,11 +182,15 @@ def find_sealed_secrets(root: Path) -> tuple[list[tuple[str, dict]], list[str]]:
     return found, skipped
 
 
+def _encrypted_data(doc: dict) -> dict:
+    return (doc.get("spec") or {}).get("encryptedData") or {}
+
+
 def verify_one(file: str, doc: dict, private_keys: list) -> Verified:
     meta = doc.get("metadata") or {}
     namespace, name = meta.get("namespace") or "", meta.get("name") or ""
     scope = sealing.scope_of(meta.get("annotations"))
-    items = (doc.get("spec") or {}).get("encryptedData") or {}
+    items = _encrypted_data(doc)
     if scope != "cluster-wide" and not namespace:
         return Verified(file, "?", name, scope, 0, [f"{k}: no metadata.namespace to label it with" for k in items])
     label = sealing.encryption_label(scope, namespace, name)
@@ -193,6 +204,41 @@ def verify_one(file: str, doc: dict, private_keys: list) -> Verified:
     return Verified(file, namespace or "-", name, scope, opened, failed)
 
 
+def verify_all(documents: list[tuple[str, dict]], key_pems: list[str]) -> list[Verified]:
+    """verify_one for every document, in order; on every usable core when there is enough to open.
+
+    Opening a value is one RSA private-key operation, and cryptography holds the GIL for it: only
+    processes use more than one core. Each worker loads the keys once and keeps its own key order.
+    """
+    workers = min(usable_cores(), len(documents))
+    values = sum(len(_encrypted_data(doc)) for _, doc in documents)
+    if workers < 2 or values < PARALLEL_FROM:
+        keyring = [pem.load_private_key(text) for text in key_pems]
+        return [verify_one(file, doc, keyring) for file, doc in documents]
+    # fork is the cheapest start, and safe only where no other thread could hold a lock (the CLI);
+    # elsewhere (e.g. a test runner with threads) a fork server starts the workers.
+    context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    # Small chunks: the last one decides when the slowest worker finishes.
+    chunk = max(1, len(documents) // (workers * 32))
+    with context.Pool(workers, initializer=_load_worker_keys, initargs=(key_pems,)) as pool:
+        return pool.starmap(_verify_in_worker, documents, chunksize=chunk)
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+_WORKER_KEYS: list = []
+
+
+def _load_worker_keys(key_pems: list[str]) -> None:
+    _WORKER_KEYS[:] = [pem.load_private_key(text) for text in key_pems]
+
+
+def _verify_in_worker(file: str, doc: dict) -> Verified:
+    return verify_one(file, doc, _WORKER_KEYS)
+
+
 def cmd_verify(key_files: list[str], root: Path) -> int:
     items = load_key_items(key_files)
     keys, problems = check_items(items)
@@ -200,11 +246,10 @@ def cmd_verify(key_files: list[str], root: Path) -> int:
     if hard:
         print_problems(items, hard, "keys")
         return 2
-    private_keys = [serialization.load_pem_private_key(k.key_pem.encode(), None) for k in keys]
     if not root.is_dir():
         raise KeysError(f"{root} is not a folder — pass a checkout of your GitOps repository")
     documents, skipped = find_sealed_secrets(root)
-    results = [verify_one(file, doc, private_keys) for file, doc in documents]
+    results = verify_all(documents, [k.key_pem for k in keys])
     for r in results:
         status = "ok" if not r.failed else "FAILED"
         print(f"{r.file}: {r.namespace}/{r.name} [{r.scope}] {r.opened} opened, {len(r.failed)} failed — {status}")

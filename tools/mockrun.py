@@ -7,7 +7,6 @@ Used by `python -m tools.render`, the tests and the benchmark. No CLI, no cluste
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextvars
 import heapq
 import logging
@@ -141,22 +140,27 @@ def api_version_kind(type_token: str) -> tuple[str, str] | None:
 
 
 class MissingStackOutputs(Exception):
-    """The program read a stack's outputs that the run was not given."""
+    """The program read the outputs of stacks that the run was not given."""
 
-    def __init__(self, ref: str):
-        self.ref = ref
-        super().__init__(f"no outputs were given for stack '{ref}'")
+    def __init__(self, refs: list[str]):
+        self.refs = list(refs)
+        self.ref = self.refs[0]  # the first, for callers that name one
+        super().__init__(f"no outputs were given for stack(s) {', '.join(self.refs)}")
 
 
 class BelenMocks(mocks.Mocks):
     """Serves StackReference outputs and `.get()` reads from files; echoes inputs otherwise.
 
     Outputs that only a real deployment computes are left out, so they stay unknown, as in a preview.
+    A StackReference without outputs is served unknown outputs too and noted in `missing`: the
+    program runs to its end, as a preview would, and the run then reports what it lacked (raising
+    inside the SDK's tasks would leave them failing one after the other, noisily, at exit).
     """
 
     def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]], reads: list[dict[str, Any]]):
         self.stack_outputs = stack_outputs
         self.reads = reads
+        self.missing: list[str] = []
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
         if args.typ == "pulumi:pulumi:StackReference":
@@ -171,7 +175,9 @@ class BelenMocks(mocks.Mocks):
 
     def _stack_reference(self, ref: str) -> dict[str, Any]:
         if ref not in self.stack_outputs:
-            raise MissingStackOutputs(ref)
+            if ref not in self.missing:
+                self.missing.append(ref)
+            return {"name": ref}
         served = dict(self.stack_outputs[ref])
         secret_names = served.pop("__secret__", [])
         return {"name": ref, "outputs": served, "secretOutputNames": list(secret_names)}
@@ -237,15 +243,8 @@ class RecordingMonitor(mocks.MockMonitor):
 
 
 # The SDK gives each worker thread an event loop and never closes it; left to the garbage collector
-# at interpreter exit, they print "Exception ignored ... Invalid file descriptor". Closed at exit.
+# they print "Exception ignored ... Invalid file descriptor". Closed at the end of each run.
 _THREAD_LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_thread_loops() -> None:
-    for loop in list(_THREAD_LOOPS):
-        if not loop.is_running() and not loop.is_closed():
-            loop.close()
 
 
 class _WarningCollector(logging.Handler):
@@ -268,10 +267,44 @@ def run(
     reads: list[dict[str, Any]] | None = None,
     project: str = "belen",
 ) -> Run:
-    """Run `program` under mocks in a fresh runtime context; raise what the program raised."""
-    return contextvars.Context().run(
-        _run, program, stack, dict(config), set(secret_keys), stack_outputs or {}, reads or [], project
-    )
+    """Run `program` under mocks in a fresh runtime context; raise what the program raised, or
+    MissingStackOutputs when it read stacks whose outputs were not given (first: no check could run).
+
+    Each run has its own event loop and its own set of tracked outputs, closed at its end with
+    whatever a failed program left pending, so nothing of one run can run, fail or print during the
+    next or at exit.
+    """
+    loop, context = asyncio.new_event_loop(), contextvars.Context()
+    asyncio.set_event_loop(loop)
+    try:
+        return context.run(
+            _run, program, stack, dict(config), set(secret_keys), stack_outputs or {}, reads or [], project
+        )
+    except BaseException:
+        # The futures that depended on the failed value hold the same error: the caller gets it
+        # once, raised; it must not be printed again for each of them when they are collected.
+        loop.set_exception_handler(_ignore_unretrieved)
+        raise
+    finally:
+        context.run(_close, loop)
+
+
+def _ignore_unretrieved(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    if "exception was never retrieved" not in context.get("message", ""):
+        loop.default_exception_handler(context)
+
+
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_default_executor())  # joins the worker threads
+    loop.close()
+    asyncio.set_event_loop(None)
+    for thread_loop in list(_THREAD_LOOPS):
+        if not thread_loop.is_closed():
+            thread_loop.close()
 
 
 def run_main(**kwargs: Any) -> Run:
@@ -287,8 +320,18 @@ def _run(program, stack, config, secret_keys, stack_outputs, reads, project) -> 
     collector = _WarningCollector()
     logger.addHandler(collector)
     pulumi.runtime.set_all_config(config, sorted(secret_keys))
+    # set_mocks leaves the tracked outputs to a set shared by every run: a failed run's outputs
+    # would be awaited, and fail, in the next one.
+    pulumi.runtime.settings.SETTINGS.outputs = set()
     mocks.set_mocks(mock, project=project, stack=stack, preview=True, monitor=monitor, logger=logger)
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except Exception:
+        if mock.missing:
+            raise MissingStackOutputs(mock.missing) from None
+        raise
+    if mock.missing:
+        raise MissingStackOutputs(mock.missing)
     root = pulumi.runtime.settings.get_root_resource()
     outputs = {name: _resolve(value) for name, value in sorted(root.outputs.items())}
     return Run(_topological(monitor.recorded), outputs, collector.messages)

@@ -29,15 +29,34 @@ def load_certificate(text: str) -> x509.Certificate:
 
 
 def load_private_key(text: str):
-    """A PKCS#1 or PKCS#8 private key (unencrypted)."""
+    """A PKCS#1 or PKCS#8 private key (unencrypted).
+
+    An RSA key's numbers are checked to fit together (n = p·q, e·d ≡ 1, the CRT values), which is
+    what matching it to a certificate needs; OpenSSL's full check adds primality tests of p and q,
+    most of a render's time with many keys, and is skipped.
+    """
     if not isinstance(text, str) or "PRIVATE KEY-----" not in text:
         raise PemError("is not a PEM private key (no BEGIN ... PRIVATE KEY block)")
     try:
-        return serialization.load_pem_private_key(text.encode(), password=None)
+        key = serialization.load_pem_private_key(text.encode(), password=None, unsafe_skip_rsa_key_validation=True)
     except TypeError:
         raise PemError("is an encrypted private key — decrypt it first (openssl rsa -in key.pem)") from None
     except (ValueError, Exception):  # noqa: BLE001 - cryptography raises several types for bad input
         raise PemError("holds a PEM private key block that does not parse") from None
+    if isinstance(key, rsa.RSAPrivateKey) and not rsa_numbers_fit(key.private_numbers()):
+        raise PemError("holds an RSA private key whose numbers do not fit together (damaged)")
+    return key
+
+
+def rsa_numbers_fit(numbers: rsa.RSAPrivateNumbers) -> bool:
+    """The private numbers belong to the public key (n, e) and to each other; primality is not tested."""
+    p, q, d, n, e = numbers.p, numbers.q, numbers.d, numbers.public_numbers.n, numbers.public_numbers.e
+    return (
+        1 < p < n and 1 < q < n and p * q == n
+        and d * e % (p - 1) == 1 and d * e % (q - 1) == 1
+        and numbers.dmp1 == d % (p - 1) and numbers.dmq1 == d % (q - 1)
+        and numbers.iqmp * q % p == 1
+    )
 
 
 def key_kind(key) -> str:

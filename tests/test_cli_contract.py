@@ -1,0 +1,163 @@
+"""Every failure path README documents, as a user meets it: a real process whose standard error holds
+exactly belen's lines — no traceback, no RuntimeWarning, no "Task exception" from the SDK — and the
+exit code README gives (`tools.render`: 2 inputs or settings, 3 a check on values; `tools.keys`: 2).
+The program itself, run in-process, fails just as quietly."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import warnings
+from pathlib import Path
+
+import pytest
+
+from components.errors import SettingsError, ValueCheckError
+from tests import keyfactory as kf
+from tests.graph import RENDER_INPUTS, render_inputs, run_cli, write_json, write_yaml
+from tools import mockrun, render
+
+OPS, HOMELAB = "organization/belen/ops", "organization/belen/homelab"
+STACKS = "cloud, dev, homelab, local, ops, prd, rct"
+
+
+def missing(ref: str) -> str:
+    return f"error: the program reads the outputs of stack '{ref}' — pass them with --stack-outputs {ref}=FILE"
+
+
+def render_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
+    """(arguments after `python`, exit code, stderr lines) of one documented render failure."""
+    out = tmp / "out"
+    cloud_inputs = ["--config-file", str(RENDER_INPUTS / "cloud.yaml")]
+    if name in ("dev", "rct", "prd"):
+        return [name, "--out", str(out)], 2, [missing(OPS)]
+    if name == "cloud":
+        return ["cloud", *cloud_inputs, "--out", str(out)], 2, [missing(HOMELAB)]
+    if name == "unknown-stack":
+        return ["nosuchstack"], 2, [f"error: no stack file stacks/Pulumi.nosuchstack.yaml — known stacks: {STACKS}"]
+    if name == "out-not-a-render":
+        (tmp / "precious.txt").write_text("data")
+        return ["local", "--out", str(tmp)], 2, [
+            f"error: --out {tmp} exists and is not a belen render — choose an empty or new folder"]
+    if name == "config-file-unreadable":
+        return ["local", "--out", str(out), "--config-file", str(tmp / "nope.yaml")], 2, [
+            f"error: cannot read {tmp / 'nope.yaml'}: No such file or directory"]
+    if name == "config-file-not-yaml":
+        (tmp / "bad.yaml").write_text("a: [unclosed\n")
+        return ["local", "--out", str(out), "--config-file", str(tmp / "bad.yaml")], 2, [
+            f"error: {tmp / 'bad.yaml'} is not valid YAML: expected ',' or ']', but got '<stream end>' at line 2, "
+            "column 1 — correct the file"]
+    if name == "stack-outputs-not-ref-file":
+        return ["local", "--out", str(out), "--stack-outputs", "ops.json"], 2, [
+            "error: --stack-outputs takes REF=FILE, got 'ops.json'"]
+    if name == "stack-outputs-not-json":
+        (tmp / "ops.json").write_text("{")
+        return ["dev", "--out", str(out), "--stack-outputs", f"{OPS}={tmp / 'ops.json'}"], 2, [
+            f"error: {tmp / 'ops.json'} is not valid JSON: Expecting property name enclosed in double quotes: "
+            "line 1 column 2 (char 1)"]
+    if name == "reads-not-objects":
+        write_yaml(tmp / "reads.yaml", ["not an object"])
+        return ["ops", "--out", str(out), "--reads", str(tmp / "reads.yaml")], 2, [
+            f"error: {tmp / 'reads.yaml'}: item 0 is not a Kubernetes object with kind and metadata.name"]
+    if name == "invalid-settings":
+        write_yaml(tmp / "in.yaml", {"belen:cluster": {"name": "Not A Label", "colour": "red"}})
+        return ["local", "--out", str(out), "--config-file", str(tmp / "in.yaml")], 2, [
+            "belen:cluster.name: 'Not A Label' is not a DNS label — set belen:cluster.name to a DNS label such as homelab",
+            "belen:cluster.colour: unknown setting — known settings here: context, environment, name"]
+    if name == "mirrored-certificate-broken":
+        write_json(tmp / "ops.json", {"tlsCertificates": {"homarr-dev": {**kf.issued("homarr.dev.example.org"),
+                                                                        "tls.key": kf.issued("other")["tls.key"]}},
+                                      "__secret__": ["tlsCertificates"]})
+        return ["dev", "--out", str(out), "--stack-outputs", f"{OPS}={tmp / 'ops.json'}"], 3, [
+            f"belen:tls.mirror.certificates.homarr-dev: the copy published by {OPS} is unusable: tls.key does not "
+            f"match the certificate in tls.crt — check the Certificate in {OPS}",
+            f"belen:tls.mirror.certificates.headlamp-dev: not published by {OPS} — add it to belen:tls.publish there "
+            f"and run `pulumi up` on {OPS}; the mirrors already in the cluster are left as they are"]
+    if name == "replica-source-without-keys":
+        write_json(tmp / "homelab.json", {"sealingCertificate": "x"})
+        return ["cloud", *cloud_inputs, "--out", str(out), "--stack-outputs", f"{HOMELAB}={tmp / 'homelab.json'}"], 3, [
+            f"belen:sealedSecrets.keysFromStack ({HOMELAB}): the stack has no sealingKeys output — run `pulumi up` "
+            f"on {HOMELAB} first (it must be a belen stack with Sealed Secrets)"]
+    if name == "issued-secret-without-data":
+        reads = [kf.issued_secret(cert, {} if cert == "homarr-dev" else kf.issued(f"{cert}.example.org"))
+                 for cert in ("homarr-dev", "headlamp-dev", "homarr-rct", "headlamp-rct", "homarr-prd", "headlamp-prd")]
+        write_yaml(tmp / "reads.yaml", reads)
+        inputs = ["--config-file", str(RENDER_INPUTS / "ops.yaml")]
+        return ["ops", *inputs, "--out", str(out), "--reads", str(tmp / "reads.yaml")], 3, [
+            "belen:tls.publish: homarr-dev: Secret certificates-ops/homarr-dev-tls: the issued Secret has no "
+            "tls.crt/tls.key yet (is the Certificate Ready?) — check the Certificate with "
+            "`kubectl describe certificate -n certificates-ops homarr-dev`"]
+    raise AssertionError(name)
+
+
+RENDER_CASES = ["dev", "rct", "prd", "cloud", "unknown-stack", "out-not-a-render", "config-file-unreadable",
+                "config-file-not-yaml", "stack-outputs-not-ref-file", "stack-outputs-not-json", "reads-not-objects",
+                "invalid-settings", "mirrored-certificate-broken", "replica-source-without-keys",
+                "issued-secret-without-data"]
+
+
+@pytest.mark.parametrize("name", RENDER_CASES)
+def test_every_render_failure_prints_only_belens_lines(tmp_path, name):
+    args, code, lines = render_case(tmp_path, name)
+    result = run_cli("-m", "tools.render", *args)
+    assert (result.code, result.stderr.splitlines()) == (code, lines)
+    assert result.stdout == "" and not (tmp_path / "out").exists()
+
+
+def keys_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
+    backup = tmp / "backup.yaml"
+    backup.write_text(kf.backup_yaml([kf.pair("contract")]))
+    if name == "check-not-keys":
+        write_yaml(tmp / "cm.yaml", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+        return ["check", str(tmp / "cm.yaml")], 2, [
+            f"error: {tmp / 'cm.yaml'}: holds something other than Secrets — pass the kubectl backup of the key Secrets"]
+    if name == "check-unreadable":
+        return ["check", str(tmp / "nope.pem")], 2, [f"error: cannot read {tmp / 'nope.pem'}: No such file or directory"]
+    if name == "verify-with-an-ec-key":
+        backup.write_text(kf.backup_yaml([kf.ec_pair()]))
+        (tmp / "repo").mkdir()
+        return ["verify", "--keys", str(backup), str(tmp / "repo")], 2, [
+            f"error: {backup} (sealed-secrets-key00000): is an EC (secp256r1) key, not RSA — the controller only loads "
+            "RSA keys (any other key crash-loops it): restore the RSA key"]
+    if name == "verify-not-a-folder":
+        return ["verify", "--keys", str(backup), str(tmp / "nope")], 2, [
+            f"error: {tmp / 'nope'} is not a folder — pass a checkout of your GitOps repository"]
+    if name == "import-without-pulumi":
+        return ["import", str(backup), "--stack", "cloud"], 2, ["error: pulumi: command not found — install the Pulumi CLI"]
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["check-not-keys", "check-unreadable", "verify-with-an-ec-key", "verify-not-a-folder",
+                                  "import-without-pulumi"])
+def test_every_keys_failure_prints_only_belens_lines(tmp_path, name):
+    args, code, lines = keys_case(tmp_path, name)
+    result = run_cli("-m", "tools.keys", *args, env={"PATH": str(tmp_path / "no-programs-here")})
+    assert (result.code, result.stderr.splitlines()) == (code, lines)
+
+
+@pytest.fixture
+def quiet_asyncio(caplog):
+    """Everything asyncio reports (unretrieved exceptions, destroyed tasks) and every warning."""
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caplog, caught
+
+
+@pytest.mark.parametrize("stack, outputs, error", [
+    ("dev", {}, mockrun.MissingStackOutputs),
+    ("dev", {OPS: {"tlsCertificates": {}, "__secret__": ["tlsCertificates"]}}, ValueCheckError),
+    ("cloud", {HOMELAB: {"sealingKeys": [kf.ec_pair()]}}, ValueCheckError),
+    ("local", {}, SettingsError),
+])
+def test_the_program_fails_in_process_without_a_sound(quiet_asyncio, capfd, stack, outputs, error):
+    caplog, caught = quiet_asyncio
+    overrides = [{"belen:cluster": {"name": "local", "colour": "red"}}] if error is SettingsError else []
+    config, secret_keys = render.load_config(stack, render_inputs(stack) + overrides)
+    for _ in range(2):  # a second run must not meet anything the first left behind
+        with pytest.raises(error):
+            mockrun.run_main(stack=stack, config=config, secret_keys=secret_keys, stack_outputs=outputs)
+    gc.collect()  # futures that held the error report it when collected, if anything does
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    assert [str(w.message) for w in caught] == []
+    assert capfd.readouterr() == ("", "")
