@@ -16,6 +16,7 @@ from components.sealed_secrets import SealedSecrets, SealedSecretsArgs
 from components.settings import Settings
 from components.tls_distribution import TlsPublisher, TlsPublisherArgs
 from components.tls_mirror import TlsMirror, TlsMirrorArgs
+from components.tls_readers import TlsReaders, TlsReadersArgs
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class BelenCluster(pulumi.ComponentResource):
         self.sealed_secrets = self._add(SealedSecrets(
             f"{name}-sealed-secrets", SealedSecretsArgs(settings.sealed_secrets, charts), self.child_opts))
         self.ingress = self._add(Ingress(f"{name}-ingress", IngressArgs(settings.ingress, charts), self.child_opts))
+        self.external_secrets: ExternalSecrets | None = None
         if settings.external_secrets:
             self.external_secrets = self._add(ExternalSecrets(
                 f"{name}-external-secrets", ExternalSecretsArgs(settings.external_secrets, charts), self.child_opts))
@@ -64,9 +66,13 @@ class BelenCluster(pulumi.ComponentResource):
             published = [c for c in settings.cert_manager.certificates if c.name in settings.tls.publish]
             self.tls_publisher = self._add(TlsPublisher(
                 f"{name}-tls-publisher", TlsPublisherArgs(published, self.cert_manager.certificates), self.child_opts))
+            if settings.tls.readers and settings.tls.api_server:
+                self.tls_readers = self._add(TlsReaders(f"{name}-tls-readers", TlsReadersArgs(
+                    settings.tls.readers, settings.tls.api_server, {c.name: c for c in published},
+                    self.cert_manager.certificates), self.child_opts))
         if settings.tls and settings.tls.mirror:
-            self.tls_mirror = self._add(TlsMirror(
-                f"{name}-tls-mirror", TlsMirrorArgs(settings.tls.mirror, cluster.environment), self.child_opts))
+            self.tls_mirror = self._add(TlsMirror(f"{name}-tls-mirror", TlsMirrorArgs(
+                settings.tls.mirror, cluster.environment, self.external_secrets), self.child_opts))
         # Flux comes last: it starts syncing apps only once everything above is ready.
         if settings.flux:
             self.flux = self._add(Flux(f"{name}-flux", FluxArgs(

@@ -4,6 +4,10 @@ Reads the ops stack's `tlsCertificates` output through a StackReference, with th
 credentials. Every value is checked when it arrives, before anything is written: a certificate the
 source lost, one that expired or one whose key does not match fails the update, so an existing
 mirror is never blanked or replaced with something broken.
+
+In mode `stack` belen writes the copies; in mode `continuous` ESO pulls them from ops
+(components/tls_continuous.py). Both write the same Secrets and keep them when they leave the
+program, so a switch between modes never leaves a namespace without its Secret.
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ import pulumi_kubernetes as k8s
 
 from components.crypto import tls_bundle
 from components.errors import ValueCheckError
+from components.external_secrets import ExternalSecrets
 from components.metadata import MANAGED_BY
 from components.settings.tls import TlsMirrorSettings
+from components.tls_continuous import TlsContinuousSync, TlsContinuousSyncArgs
 
 
 @dataclass(frozen=True)
 class TlsMirrorArgs:
     settings: TlsMirrorSettings
     environment: str
+    operator: ExternalSecrets | None = None  # required in mode continuous (a settings check)
 
 
 class TlsMirror(pulumi.ComponentResource):
@@ -48,16 +55,36 @@ class TlsMirror(pulumi.ComponentResource):
                 )
 
         mirrored: dict[str, Any] = {}
-        secrets: list[k8s.core.v1.Secret] = []
+        annotations: dict[str, pulumi.Output[dict[str, str]]] = {}
         for cert in settings.certificates:
-            bundle = checked.apply(lambda bundles, n=cert.name: bundles[n])
-            # Public facts about the certificate; only the key material stays secret. One Output each
-            # for the annotations and the data, shared by every copy: copies cost little more than plain Secrets.
-            facts = pulumi.Output.unsecret(bundle.apply(lambda b: {"notAfter": b.not_after, "fingerprint": b.fingerprint}))
-            annotations = facts.apply(lambda f: {"belen.io/source-stack": settings.from_stack,
-                                                 "belen.io/not-after": f["notAfter"],
-                                                 "belen.io/fingerprint": f["fingerprint"]})
-            data = pulumi.Output.secret(bundle.apply(_secret_data))
+            # Public facts about the certificate; only the key material stays secret. One Output for the
+            # annotations, shared by every copy: copies cost little more than plain Secrets.
+            facts = pulumi.Output.unsecret(checked.apply(
+                lambda bundles, n=cert.name: {"notAfter": bundles[n].not_after, "fingerprint": bundles[n].fingerprint}))
+            annotations[cert.name] = facts.apply(lambda f: {"belen.io/source-stack": settings.from_stack,
+                                                            "belen.io/not-after": f["notAfter"],
+                                                            "belen.io/fingerprint": f["fingerprint"]})
+            mirrored[cert.name] = facts.apply(lambda f, c=cert: {**f, "namespaces": list(c.namespaces)})
+
+        self.exports: dict[str, pulumi.Input] = {"tlsMirrored": mirrored}
+        # Apps' Ingresses reference these Secrets: Flux starts after them (in continuous mode, after their first sync).
+        self.ready: list[pulumi.Resource]
+        if settings.mode == "continuous":
+            assert args.operator, "mode continuous without belen:externalSecrets passed the settings checks"
+            self.ready = TlsContinuousSync(f"{name}-continuous", TlsContinuousSyncArgs(
+                settings, args.environment, source, checked, annotations, namespaces, args.operator,
+            ), pulumi.ResourceOptions(parent=self)).ready
+        else:
+            self.ready = self._copies(name, settings, checked, annotations, namespaces)
+        self.register_outputs(self.exports)
+
+    def _copies(self, name: str, settings: TlsMirrorSettings, checked: pulumi.Output[dict[str, tls_bundle.TlsBundle]],
+                annotations: dict[str, pulumi.Output[dict[str, str]]],
+                namespaces: dict[str, k8s.core.v1.Namespace]) -> list[pulumi.Resource]:
+        """Stack mode: the copies, written from the published bundles (one data Output per certificate)."""
+        secrets: list[pulumi.Resource] = []
+        for cert in settings.certificates:
+            data = pulumi.Output.secret(checked.apply(lambda bundles, n=cert.name: _secret_data(bundles[n])))
             for namespace in cert.namespaces:
                 secrets.append(k8s.core.v1.Secret(
                     f"{name}-{cert.name}-{namespace}",
@@ -65,18 +92,16 @@ class TlsMirror(pulumi.ComponentResource):
                         "name": cert.secret_name,
                         "namespace": namespace,
                         "labels": {**MANAGED_BY, "belen.io/certificate": cert.name},
-                        "annotations": annotations,
+                        "annotations": annotations[cert.name],
                     },
                     type="kubernetes.io/tls",
                     data=data,
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[namespaces[namespace]] if namespace in namespaces else []),
+                    # Apps use it: leaving the program (a switch to continuous mode, a namespace or a
+                    # certificate removed, a destroy) leaves it in the cluster, where ESO can adopt it.
+                    opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True,
+                                                depends_on=[namespaces[namespace]] if namespace in namespaces else []),
                 ))
-            mirrored[cert.name] = facts.apply(lambda f, c=cert: {**f, "namespaces": list(c.namespaces)})
-
-        self.exports: dict[str, pulumi.Input] = {"tlsMirrored": mirrored}
-        # Apps' Ingresses reference these Secrets: Flux starts after them.
-        self.ready: list[pulumi.Resource] = secrets
-        self.register_outputs(self.exports)
+        return secrets
 
 
 def _secret_data(bundle: tls_bundle.TlsBundle) -> dict[str, str]:

@@ -21,6 +21,7 @@ from components.settings.ingress import IngressSettings, check_http01_classes, p
 from components.settings.reader import Node, Problems, describe
 from components.settings.sealed_secrets import SealedSecretsSettings, parse_sealed_secrets
 from components.settings.tls import TlsSettings, check_publish, parse_tls
+from components.settings.tls_readers import check_continuous, check_readers
 
 NAMESPACE = "belen"
 
@@ -111,6 +112,8 @@ def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = Non
     # Checks across areas.
     check_http01_classes(settings.ingress, settings.cert_manager, problems)
     check_publish(settings.tls, settings.cert_manager, problems)
+    check_readers(settings.tls, settings.cert_manager, problems)
+    check_continuous(settings.tls, settings.external_secrets, problems)
     problems.raise_if_any()
     return settings
 

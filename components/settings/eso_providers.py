@@ -11,10 +11,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
-from urllib.parse import urlparse
 
-from components.crypto import pem
-from components.settings.reader import Node, describe, dns_label, dns_subdomain
+from components.settings.reader import Node, describe, dns_label, dns_subdomain, pem_certificates, url
 
 AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 AWS_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")
@@ -116,7 +114,7 @@ def parse_provider(node: Node, provider: str, namespace: str) -> Provider | None
 
 def _vault(node: Node, provider: str, namespace: str) -> VaultProvider | None:
     server = node.str("server", required=True, todo="set it to Vault's address, e.g. https://vault.example.com:8200",
-                      check=lambda v: _url(v, ("http", "https")))
+                      check=lambda v: url(v, ("http", "https")))
     version = node.str("version", "v2", choices=("v1", "v2"))
     path = node.str("path", todo="set it to the KV mount, e.g. secret", check=_vault_path(version))
     ca_bundle = _ca_bundle(node)
@@ -136,7 +134,7 @@ def _vault(node: Node, provider: str, namespace: str) -> VaultProvider | None:
 
 
 def _kubernetes(node: Node, provider: str, namespace: str) -> KubernetesProvider | None:
-    server = node.str("server", required=True, check=lambda v: _url(v, ("https",)),
+    server = node.str("server", required=True, check=lambda v: url(v, ("https",)),
                       todo="set it to the remote API server, e.g. https://cloud.example.com:6443")
     ca_bundle = _ca_bundle(node)
     remote = node.str("remoteNamespace", "default", check=dns_label,
@@ -246,21 +244,7 @@ def _service_account(auth: Node, namespace: str, *, required: bool) -> ServiceAc
 
 
 def _ca_bundle(node: Node) -> str | None:
-    def check(text: str) -> str | None:
-        try:
-            pem.load_certificates(text)
-        except pem.PemError as exc:
-            return str(exc)
-        return None
-
-    return node.str("caBundle", todo="paste the CA certificate(s) as PEM text", check=check)
-
-
-def _url(value: str, schemes: tuple[str, ...]) -> str | None:
-    parsed = urlparse(value)
-    if parsed.scheme not in schemes or not parsed.hostname:
-        return f"'{value}' is not an {' or '.join(schemes)} URL"
-    return None
+    return node.str("caBundle", todo="paste the CA certificate(s) as PEM text", check=pem_certificates)
 
 
 def _vault_path(version: str | None):

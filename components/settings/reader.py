@@ -11,7 +11,9 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import urlparse
 
+from components.crypto import pem
 from components.errors import SettingsError
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -221,3 +223,19 @@ def dns_subdomain(value: str) -> str | None:
     if DNS_SUBDOMAIN.match(value):
         return None
     return f"'{value}' is not a valid Kubernetes name"
+
+
+def url(value: str, schemes: tuple[str, ...]) -> str | None:
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not parsed.hostname:
+        return f"'{value}' is not an {' or '.join(schemes)} URL"
+    return None
+
+
+def pem_certificates(text: str) -> str | None:
+    """PEM text holding one or more certificates (a CA bundle)."""
+    try:
+        pem.load_certificates(text)
+    except pem.PemError as exc:
+        return str(exc)
+    return None

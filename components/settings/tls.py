@@ -1,11 +1,16 @@
-"""`belen:tls`: which certificates ops publishes, and which ones an environment mirrors."""
+"""`belen:tls`: which certificates ops publishes (and to which environments' readers), and which
+ones an environment mirrors, how."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from components.settings.cert_manager import CertManagerSettings
 from components.settings.reader import Node, Problems, dns_label, dns_subdomain, stack_reference
+from components.settings.tls_readers import ApiServer, check_refresh_interval, parse_api_server, parse_readers
+
+MODES = ("stack", "continuous")
 
 
 @dataclass(frozen=True)
@@ -21,12 +26,16 @@ class TlsMirrorSettings:
     certificates: tuple[MirroredCertificate, ...]
     warn_days: int
     create_namespaces: bool
+    mode: str = "stack"  # stack: copies written at `pulumi up`; continuous: ExternalSecrets reading ops
+    refresh_interval: str = "5m"  # continuous: how often ESO syncs
 
 
 @dataclass(frozen=True)
 class TlsSettings:
     publish: tuple[str, ...]
     mirror: TlsMirrorSettings | None
+    readers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # ops: environment → certificates
+    api_server: ApiServer | None = None  # ops: required with readers
 
 
 def parse_tls(node: Node) -> TlsSettings:
@@ -34,8 +43,15 @@ def parse_tls(node: Node) -> TlsSettings:
     for name in {n for n in publish if publish.count(n) > 1}:
         node.problems.add("tls.publish", f"names '{name}' twice", "list each certificate once")
     mirror = _mirror(node.node("mirror")) if node.has("mirror") else None
+    readers = parse_readers(node)
+    api_server = parse_api_server(node.node("apiServer")) if node.has("apiServer") else None
+    if readers and not node.has("apiServer"):
+        node.problems.add("tls.apiServer", "is required with belen:tls.readers",
+                          "set {url, caBundle}: the ops API server as the environments reach it, and its CA")
+    if node.has("apiServer") and not node.has("readers"):
+        node.problems.add("tls.apiServer", "has no effect without belen:tls.readers", "remove it, or add readers")
     node.done()
-    return TlsSettings(tuple(dict.fromkeys(publish)), mirror)
+    return TlsSettings(tuple(dict.fromkeys(publish)), mirror, readers, api_server)
 
 
 def _mirror(node: Node) -> TlsMirrorSettings:
@@ -59,8 +75,15 @@ def _mirror(node: Node) -> TlsMirrorSettings:
                           "map each certificate name to {namespaces: [...]}")
     warn_days = node.int("warnDays", 21, minimum=0, maximum=365)
     create_namespaces = node.bool("createNamespaces", True)
+    mode = node.str("mode", "stack", choices=MODES) or "stack"
+    refresh_interval = node.duration("refreshInterval", "5m")
+    if node.has("refreshInterval") and mode == "stack":
+        node.problems.add(node.child_path("refreshInterval"), "has no effect in mode stack",
+                          "remove it, or set mode: continuous")
+    elif problem := check_refresh_interval(refresh_interval):
+        node.problems.add(node.child_path("refreshInterval"), problem, "use a duration such as 5m or 1h")
     node.done()
-    return TlsMirrorSettings(from_stack or "", tuple(certificates), warn_days, create_namespaces)
+    return TlsMirrorSettings(from_stack or "", tuple(certificates), warn_days, create_namespaces, mode, refresh_interval)
 
 
 def check_publish(tls: TlsSettings | None, cert_manager: CertManagerSettings | None, problems: Problems) -> None:
