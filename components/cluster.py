@@ -40,6 +40,11 @@ class BelenCluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(cluster.kubeconfig) if cluster.kubeconfig else None,
             context=cluster.context,
+            # Apps reference belen's Secrets by name (mirrored certificates, store credentials): a new
+            # value must update the Secret in place. By default the provider replaces a Secret whose
+            # data changes, which for a fixed name means a delete first (a window without it) or,
+            # for a retained Secret, a create that collides with the one left behind.
+            enable_secret_mutable=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.child_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.provider})

@@ -47,6 +47,8 @@ def test_every_kubernetes_resource_uses_the_stacks_explicit_provider(stack):
     assert kube
     for resource in kube:
         assert resource.provider == provider.urn, f"{resource.urn} does not use the stack's provider"
+    # Secrets apps use by name are updated in place, never replaced (the drill's renewal found it).
+    assert provider.inputs()["enableSecretMutable"] in (True, "true")
 
 
 @pytest.mark.parametrize("stack", STACKS)
