@@ -92,6 +92,8 @@ def project() -> testbed.Project:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if session.config.option.collectonly:
+        return  # nothing ran: keep the last drill's report
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps({
         "scenarios": _results,

@@ -43,9 +43,11 @@ def platform(name: str, charts: dict, git_url: str, image_registry: str) -> dict
     }
 
 
-def homelab_config(charts: dict, git_url: str) -> dict[str, Any]:
-    """The primary, and the ops-like publisher of its certificate."""
-    return {**platform("homelab", charts, git_url, "docker.io"), "belen:tls": {"publish": ["drill"]}}
+def homelab_config(charts: dict, git_url: str, api_server: dict[str, str]) -> dict[str, Any]:
+    """The primary, and the ops-like publisher of its certificate, with a reader for the replica's
+    environment (`api_server`: its own API server, `{url, caBundle}`)."""
+    return {**platform("homelab", charts, git_url, "docker.io"),
+            "belen:tls": {"publish": ["drill"], "readers": {"cloud": ["drill"]}, "apiServer": api_server}}
 
 
 def cloud_config(charts: dict, git_url: str, mirrored: tuple[str, ...] = ("drill",)) -> dict[str, Any]:

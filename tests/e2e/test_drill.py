@@ -4,7 +4,8 @@ local Git server. The homelab dies; its cloud replica converges from Git and ope
 SealedSecret the homelab sealed.
 
 Scenarios run in this order and build on each other: drill I ("1-primary" … "6-bad-settings") and
-drill II ("7-gitops", "8-tls", "9-mirror", which need the replica before "5-destroy" removes it).
+drill II ("7-gitops", "8-tls", "10-tls-readers", "9-mirror"), which need the replica before
+"5-destroy" removes it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def git():
 
 @pytest.fixture(scope="module")
 def homelab(clusters, project, charts, git) -> testbed.Stack:
-    state["homelab_config"] = homelab_config(charts, git.url)
+    state["homelab_config"] = homelab_config(charts, git.url, clusters["homelab"].api_server())
     project.write_stack(HOMELAB, state["homelab_config"])
     stack = testbed.Stack(HOMELAB, clusters["homelab"])
     stack.init()
@@ -163,6 +164,32 @@ def test_tls(homelab: testbed.Stack, cloud: testbed.Stack, project, charts, git:
     note("ops → dev through a real StackReference: the mirrored Secret's bytes equal the issued ones; a "
          "re-issue reached dev at its next `up`; a certificate ops does not publish failed dev's `up` "
          "with belen's message and left the mirror untouched")
+
+
+@pytest.mark.scenario("10-tls-readers")
+def test_tls_readers(homelab: testbed.Stack, note):
+    """issue 16 on a real API server: the reader's token opens its certificate's Secret and nothing else."""
+    assert homelab.pulumi("stack", "output", "tlsReaders").stdout.strip() == "[secret]"
+    reader = homelab.output("tlsReaders", show_secrets=True)["cloud"]
+    assert reader["server"] == homelab.cluster.api_server()["url"] and reader["namespace"] == "drill-certs"
+    ca = testbed.BUILD / "homelab" / "reader-ca.pem"
+    ca.write_text(reader["caBundle"])
+
+    def as_reader(*args: str):
+        return testbed.run(["kubectl", "--kubeconfig", "/dev/null", "--server", reader["server"],
+                            "--certificate-authority", ca, "--token", reader["token"], *args], check=False)
+
+    secret = as_reader("get", "secret", reader["secrets"]["drill"], "-n", "drill-certs", "-o", "json")
+    assert secret.returncode == 0, secret.stderr
+    assert testbed.decode(json.loads(secret.stdout)) == testbed.decode(
+        one(homelab.cluster.get("secrets", "-n", "drill-certs", "--field-selector", "metadata.name=drill-tls")))
+    refused = {" ".join(args): as_reader("auth", "can-i", *args).stdout.strip() for args in (
+        ("list", "secrets", "-n", "drill-certs"), ("watch", "secrets", "-n", "drill-certs"),
+        ("get", "secrets/other", "-n", "drill-certs"), ("get", "secrets/drill-tls", "-n", "kube-system"),
+        ("get", "configmaps", "-n", "drill-certs"), ("create", "secrets", "-n", "drill-certs"))}
+    assert set(refused.values()) == {"no"}, refused
+    note(f"the reader token from `tlsReaders` (a secret output) gets secret drill-certs/drill-tls on the real API "
+         f"server and is refused {len(refused)} other requests (list, watch, other names and namespaces, write)")
 
 
 @pytest.mark.scenario("9-mirror")

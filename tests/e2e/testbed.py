@@ -96,6 +96,11 @@ class Cluster:
         self.controllers = HostControllers(self)
         run([E2E / "cluster", "down", self.name], log=BUILD / f"{self.name}-down.log", check=False)
 
+    def api_server(self) -> dict[str, str]:
+        """`{url, caBundle}`: the API server's address and its CA certificate (PEM)."""
+        cluster = yaml.safe_load(self.kubeconfig.read_text())["clusters"][0]["cluster"]
+        return {"url": cluster["server"], "caBundle": base64.b64decode(cluster["certificate-authority-data"]).decode()}
+
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         return run(["kubectl", "--kubeconfig", self.kubeconfig, *args], stdin=stdin, check=check,
                    log=self.dir / "kubectl.log")
