@@ -145,7 +145,11 @@ def _components() -> list[dict[str, str]]:
          "chart": _chart("externalSecrets", "github.com/external-secrets/external-secrets",
                          pins["EXTERNAL_SECRETS_VERSION"])},
         {"name": "traefik", "chart": "none", "controller": "none"},
-        {"name": "flux-operator", "chart": "none", "controller": "none"},
+        # The chart is packed from the operator module's FluxInstance CRD; e2e/standins.py plays the operator.
+        {"name": "flux-operator", "chart": "stand-in", "controller": "stand-in"},
+        # Installed from the FluxInstance's manifests (kwok fakes those pods); the real ones run as host processes.
+        {"name": "flux source-controller", "chart": "none", "controller": "real"},
+        {"name": "flux kustomize-controller", "chart": "none", "controller": "real"},
         # kwok fakes nodes and kubelets: pods are scheduled and marked Ready, no container runs.
         {"name": "kwok (nodes and pods)", "chart": "none", "controller": "stand-in"},
     ]
