@@ -144,7 +144,6 @@ class MissingStackOutputs(Exception):
 
     def __init__(self, refs: list[str]):
         self.refs = list(refs)
-        self.ref = self.refs[0]  # the first, for callers that name one
         super().__init__(f"no outputs were given for stack(s) {', '.join(self.refs)}")
 
 

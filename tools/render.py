@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else mockrun.PROJECT_DIR / "build" / "render" / args.stack
     try:
         _clear_previous_render(out)
-        layers = [_read_yaml(Path(path), dict) or {} for path in args.config_file]
+        layers = [read_yaml(Path(path), dict) or {} for path in args.config_file]
         config, secret_keys = load_config(args.stack, layers)
-        stack_outputs = dict(_load_stack_outputs(spec) for spec in args.stack_outputs)
+        stack_outputs = dict(load_stack_outputs(spec) for spec in args.stack_outputs)
         reads = _load_reads(args.reads) if args.reads else []
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -51,9 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             stack=args.stack, config=config, secret_keys=secret_keys, stack_outputs=stack_outputs, reads=reads
         )
     except mockrun.MissingStackOutputs as exc:
-        for ref in exc.refs:
-            print(f"error: the program reads the outputs of stack '{ref}' — "
-                  f"pass them with --stack-outputs {ref}=FILE", file=sys.stderr)
+        for line in missing_outputs_lines(exc):
+            print(f"error: {line}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes; unexpected ones re-raised
         error = find_in_chain(exc)
@@ -88,7 +87,7 @@ def load_config(stack: str, layers: list[dict[str, Any]]) -> tuple[dict[str, str
     if not stack_file.is_file():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
         raise UsageError(f"no stack file {stack_file.relative_to(mockrun.PROJECT_DIR)} — known stacks: {', '.join(known)}")
-    values = dict((_read_yaml(stack_file, dict) or {}).get("config") or {})
+    values = dict((read_yaml(stack_file, dict) or {}).get("config") or {})
     secure = {key for key, value in values.items() if isinstance(value, dict) and set(value) == {"secure"}}
     supplied: set[str] = set()
     for overrides in layers:
@@ -99,10 +98,16 @@ def load_config(stack: str, layers: list[dict[str, Any]]) -> tuple[dict[str, str
                          f"add it to a --config-file")
     schema_secret = {f"{NAMESPACE}:{key}" for key in SECRET_KEYS}
     secret_keys = secure | (supplied & schema_secret)
-    return {key: _as_config_string(value) for key, value in values.items()}, secret_keys
+    return {key: as_config_string(value) for key, value in values.items()}, secret_keys
 
 
-def _as_config_string(value: Any) -> str:
+def missing_outputs_lines(missing: mockrun.MissingStackOutputs) -> list[str]:
+    """One line per stack whose outputs a run needed and was not given."""
+    return [f"the program reads the outputs of stack '{ref}' — pass them with --stack-outputs {ref}=FILE"
+            for ref in missing.refs]
+
+
+def as_config_string(value: Any) -> str:
     """The engine passes every config value as text: objects and lists as JSON."""
     if isinstance(value, str):
         return value
@@ -111,7 +116,7 @@ def _as_config_string(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def _read_yaml(path: Path, expected: type) -> Any:
+def read_yaml(path: Path, expected: type) -> Any:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -130,7 +135,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
-def _load_stack_outputs(spec: str) -> tuple[str, dict[str, Any]]:
+def load_stack_outputs(spec: str) -> tuple[str, dict[str, Any]]:
     ref, sep, path = spec.partition("=")
     if not sep or not ref or not path:
         raise UsageError(f"--stack-outputs takes REF=FILE, got '{spec}'")
@@ -146,7 +151,7 @@ def _load_stack_outputs(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def _load_reads(path: str) -> list[dict[str, Any]]:
-    objects = _read_yaml(Path(path), list) or []
+    objects = read_yaml(Path(path), list) or []
     for index, obj in enumerate(objects):
         if not isinstance(obj, dict) or not obj.get("kind") or not (obj.get("metadata") or {}).get("name"):
             raise UsageError(f"{path}: item {index} is not a Kubernetes object with kind and metadata.name")

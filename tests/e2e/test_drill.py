@@ -21,7 +21,7 @@ import yaml
 from tests.e2e import testbed
 from tests.e2e.drill_config import (APPS, BAD, CLOUD, HOMELAB, MIRROR, SEALED, cloud_config, gitops_repository,
                                     homelab_config, sealed_secrets_file)
-from tools import mockrun
+from tools import mockrun, render
 
 KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
 state: dict[str, Any] = {}
@@ -245,8 +245,7 @@ def test_bad_settings(clusters, project, note):
 
 def rendered_objects(config: dict[str, Any], stack: str) -> list[dict[str, str]]:
     """What the offline render declares: (kind, namespace, name) of each object, and each release."""
-    as_text = {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
-    run = mockrun.run_main(stack=stack, config=as_text)
+    run = mockrun.run_main(stack=stack, config={key: render.as_config_string(value) for key, value in config.items()})
     objects = []
     for resource in run.resources:
         inputs = resource.inputs()

@@ -257,10 +257,6 @@ class Stack:
     def log(self) -> Path:
         return BUILD / "logs" / f"pulumi-{self.name}.log"
 
-    @property
-    def qualified(self) -> str:
-        return f"organization/belen/{self.name}"
-
     def pulumi(self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 1200):
         return run(["pulumi", *args, "--stack", self.name, "--non-interactive"], cwd=PROJECT, check=check,
                    stdin=stdin, log=self.log, timeout=timeout)

@@ -73,17 +73,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _platform(args: argparse.Namespace) -> Platform:
     """The stack's program, run offline: what the platform will hold."""
-    layers = [render._read_yaml(Path(path), dict) or {} for path in args.config_file]
+    layers = [render.read_yaml(Path(path), dict) or {} for path in args.config_file]
     config, secret_keys = render.load_config(args.stack, layers)
-    stack_outputs = dict(render._load_stack_outputs(spec) for spec in args.stack_outputs)
+    stack_outputs = dict(render.load_stack_outputs(spec) for spec in args.stack_outputs)
     try:
         run = mockrun.run_main(stack=args.stack, config=config, secret_keys=secret_keys, stack_outputs=stack_outputs)
     except Exception as exc:  # noqa: BLE001 - belen's own errors are bad input; others are re-raised
         missing = find_in_chain(exc, (mockrun.MissingStackOutputs,))
         if missing is not None:
-            refs = getattr(missing, "refs", None) or [missing.ref]  # one stack per error until issue 15 lands
-            raise BadInput([f"the program reads the outputs of stack '{ref}' — pass them with --stack-outputs {ref}=FILE"
-                            for ref in refs]) from None
+            raise BadInput(render.missing_outputs_lines(missing)) from None
         error = find_in_chain(exc)
         if error is None:
             raise
