@@ -21,3 +21,22 @@ wait_healthy() {
   tail -20 "$3" >&2
   return 1
 }
+
+# sa_kubeconfig KUBECONFIG NAMESPACE SERVICEACCOUNT OUT: a kubeconfig for the cluster of KUBECONFIG that
+# authenticates with a token of NAMESPACE/SERVICEACCOUNT (what a pod of that account would hold), so a
+# host process runs on the RBAC its Deployment grants, not the admin's
+sa_kubeconfig() {
+  local admin="$1" namespace="$2" account="$3" out="$4" server ca token
+  server="$("$bin/kubectl" --kubeconfig "$admin" config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
+  ca="$("$bin/kubectl" --kubeconfig "$admin" config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')"
+  token="$("$bin/kubectl" --kubeconfig "$admin" create token "$account" -n "$namespace" --duration 24h)"
+  umask 077
+  cat >"$out" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters: [{name: cluster, cluster: {server: "$server", certificate-authority-data: "$ca"}}]
+users: [{name: $namespace-$account, user: {token: "$token"}}]
+contexts: [{name: $namespace-$account, context: {cluster: cluster, user: $namespace-$account, namespace: $namespace}}]
+current-context: $namespace-$account
+KUBECONFIG
+}
