@@ -25,7 +25,6 @@ from components.metadata import await_ready
 from components.settings.charts import ImagesSettings
 from components.settings.flux import MAIN_KUSTOMIZATION, FluxSettings
 
-FLUX_VERSION = "2.9.6"
 FLUX_REGISTRY = "ghcr.io/fluxcd"
 FLUX_MANIFESTS = "ghcr.io/controlplaneio-fluxcd/flux-operator-manifests"
 NAMESPACE = "flux-system"
@@ -63,7 +62,7 @@ class Flux(pulumi.ComponentResource):
             kind="FluxInstance",
             metadata={"name": INSTANCE_NAME, "namespace": NAMESPACE, "annotations": await_ready(600)},
             spec={
-                "distribution": flux_distribution(args.charts.images),
+                "distribution": flux_distribution(settings.version, args.charts.images),
                 "components": ["source-controller", "kustomize-controller", "helm-controller",
                                "notification-controller"],
                 "cluster": {"type": "kubernetes", "networkPolicy": True, "domain": "cluster.local"},
@@ -161,11 +160,11 @@ class Flux(pulumi.ComponentResource):
         return pulumi.Output.secret(token.result)
 
 
-def flux_distribution(images: ImagesSettings) -> dict[str, str]:
+def flux_distribution(version: str, images: ImagesSettings) -> dict[str, str]:
     """The Flux the operator installs: controllers' images and the manifests artifact, from the mirror if set."""
     mirror = images.registry
     distribution = {
-        "version": FLUX_VERSION,
+        "version": version,
         "registry": mirrored(FLUX_REGISTRY, mirror) if mirror else FLUX_REGISTRY,
         "artifact": "oci://" + (mirrored(FLUX_MANIFESTS, mirror) if mirror else FLUX_MANIFESTS),
     }

@@ -4,6 +4,7 @@ start only after the platform, the webhook receiver, and every settings check.""
 import json
 
 import pytest
+import yaml
 from cloudcoil.models.fluxcd.kustomize.v1 import Kustomization
 from cloudcoil.models.fluxcd.notification.v1 import Receiver
 from cloudcoil.models.fluxcd.source.v1 import GitRepository
@@ -18,6 +19,10 @@ HOMELAB_OUTPUTS = {"organization/belen/homelab": json.loads(
 
 def flux(**settings):
     return {"belen:flux": {"git": {"url": "https://github.com/example/gitops.git"}, **settings}}
+
+
+def render_stack_flux(stack):
+    return yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]["belen:flux"]
 
 
 def sync_objects(graph):
@@ -129,6 +134,12 @@ def test_receiver_token_is_generated_and_a_secret_output():
     assert "fluxWebhookToken" not in local.run.outputs and not local.find("RandomPassword")
 
 
+@pytest.mark.parametrize("version", ["2.9.5", "2.9.x", "2.x", ">=2.9.0 <2.10.0", "~2.9"])
+def test_flux_version_is_what_the_instance_asks_for(version):
+    graph = render_stack("local", {"belen:flux": {**render_stack_flux("local"), "version": version}})
+    assert graph.obj("FluxInstance", "flux").inputs()["spec"]["distribution"]["version"] == version
+
+
 def test_outputs():
     graph = render_stack("homelab")
     assert graph.output("fluxSource").value == "ssh://git@github.com/example/homelab-gitops.git"
@@ -155,6 +166,9 @@ def test_outputs():
     (flux(kustomizations=[{"name": "flux-system", "path": "./a"}]),
      "belen:flux.kustomizations[0].name: 'flux-system' is used twice"),
     (flux(gitt={}), "belen:flux.gitt: unknown setting — did you mean 'git'?"),
+    (flux(version="latest"), "belen:flux.version: 'latest' is not a Flux 2 version or semver range"),
+    (flux(version="1.9.x"), "belen:flux.version: '1.9.x' is not a Flux 2 version or semver range"),
+    (flux(version=">=2.9.0 <"), "belen:flux.version: '>=2.9.0 <' is not a Flux 2 version or semver range"),
     ({**flux(git={"url": "git@github.com:x/y"}), "belen:gitAuth": {"identity": "not a key", "knownHosts": "h"}},
      "belen:gitAuth.identity: is not a private key in OpenSSH or PEM form"),
     ({**flux(git={"url": "git@github.com:x/y"}), "belen:gitAuth": {"identity": kf.pair("id")["key"]}},

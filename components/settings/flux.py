@@ -16,6 +16,12 @@ SCP_LIKE = re.compile(r"^(?P<user>[^\s@/]+)@(?P<host>[^\s/:]+):(?P<path>[^\s/][^
 VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BRANCH = re.compile(r"^[^\s~^:?*\[\\]+$")
 MAIN_KUSTOMIZATION = "flux-system"
+# The Flux release the FluxInstance asks for by default: belen's pin (its CRD API versions are the
+# ones belen creates and tools.preflight checks against).
+FLUX_VERSION = "2.9.6"
+# What the Flux Operator's `distribution.version` takes (a Masterminds semver constraint), limited
+# to the forms a user writes: an exact version, a wildcard (2.x, 2.9.x) or comparisons (>=2.9.0 <2.10.0).
+_VERSION_TERM = re.compile(r"^(=|!=|>=|<=|>|<|~|\^)?v?2(\.(\d+|x|\*))?(\.(\d+|x|\*))?$")
 RESERVED_VARIABLES = ("cluster_name", "environment")
 
 
@@ -51,6 +57,7 @@ class FluxSettings:
     git_interval: str
     path: str
     interval: str
+    version: str  # the Flux version (or semver range) the FluxInstance asks for
     substitute: dict[str, str]
     kustomizations: tuple[ExtraKustomization, ...]
     receiver: bool
@@ -70,6 +77,8 @@ def parse_flux(node: Node, git_auth: Any, cluster_name: str) -> FluxSettings:
     path = node.str("path", f"./clusters/{cluster_name}", todo="set it to a folder of the repository such as ./clusters/homelab",
                     check=_path_problem)
     interval = node.duration("interval", "10m")
+    version = node.str("version", FLUX_VERSION, coerce_numbers=True, check=_version_problem,
+                       todo=f"set it to a Flux 2 version such as {FLUX_VERSION} or a range such as 2.9.x")
     substitute = _substitutions(node)
     kustomizations = _kustomizations(node)
     receiver = node.node("receiver")
@@ -93,7 +102,8 @@ def parse_flux(node: Node, git_auth: Any, cluster_name: str) -> FluxSettings:
                          "use an https:// or ssh:// URL")
         warnings.append(f"belen:flux.git.url: {url} is unauthenticated plain text — anyone on the way can change "
                         "what Flux applies; prefer https:// or ssh://")
-    return FluxSettings(url, branch or "main", git_interval, path or "", interval, substitute, kustomizations,
+    return FluxSettings(url, branch or "main", git_interval, path or "", interval, version or FLUX_VERSION,
+                        substitute, kustomizations,
                         receiver_on, auth, tuple(warnings))
 
 
@@ -101,6 +111,13 @@ def _url_problem(url: str) -> str | None:
     if HTTPS_URL.match(url) or SSH_URL.match(url) or SCP_LIKE.match(url):
         return None
     return f"'{url}' is not an https://, http://, ssh:// or git@host:path URL"
+
+
+def _version_problem(version: str) -> str | None:
+    alternatives = [alt.replace(",", " ").split() for alt in version.split("||")]
+    if all(terms and all(_VERSION_TERM.match(term) for term in terms) for terms in alternatives):
+        return None
+    return f"'{version}' is not a Flux 2 version or semver range"
 
 
 def _normalise(url: str) -> str:
