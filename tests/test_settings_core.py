@@ -44,13 +44,68 @@ def test_cluster_name_must_be_a_dns_label(name):
     ]
 
 
-def test_all_problems_are_reported_at_once_with_a_suggestion_for_typos():
-    lines = errors({"belen:cluster": {"name": "ok", "enviroment": "dev", "context": 3}, "belen:clustr": {}})
+def test_all_problems_are_reported_at_once_root_causes_first_with_a_suggestion_for_typos():
+    lines = errors({"belen:cluster": {"name": "ok", "enviroment": "dev", "context": 3}, "belen:clustr": {},
+                    "belen:wibble": {}})
     assert lines == [
-        "belen:clustr: unknown setting — known settings are " + lines[0].split("known settings are ")[1],
-        "belen:cluster.context: must be a string, got a number — set it to a context name from your kubeconfig",
+        "belen:clustr: unknown setting — did you mean 'cluster'?",
+        "belen:wibble: unknown setting — known settings are belen:" + lines[1].split("known settings are belen:")[1],
         "belen:cluster.enviroment: unknown setting — did you mean 'environment'?",
+        "belen:cluster.context: must be a string, got a number — set it to a context name from your kubeconfig",
     ]
+
+
+def test_a_top_level_typo_gets_a_suggestion():
+    assert errors({"belen:cluster": {"name": "x"}, "belen:certManger": {}}) == [
+        "belen:certManger: unknown setting — did you mean 'certManager'?"]
+
+
+def test_an_unknown_key_comes_before_the_problems_it_causes():
+    lines = errors({"belen:cluster": {"name": "x"}, "belen:ingress": {"instal": True, "serviceType": "NodePort"}})
+    assert lines == [
+        "belen:ingress.instal: unknown setting — did you mean 'install'?",
+        "belen:ingress.serviceType: only applies when belen installs the controller — set belen:ingress.install: "
+        "true, or remove it (k3s configures its own Traefik)",
+    ]
+
+
+@pytest.mark.parametrize("written, hint", [("nodeport", "did you mean 'NodePort'?"),
+                                           ("LoadBalancr", "did you mean 'LoadBalancer'?"),
+                                           ("ClusterIP", "use one of LoadBalancer, NodePort")])
+def test_a_value_not_among_the_choices_gets_the_one_meant(written, hint):
+    lines = errors({"belen:cluster": {"name": "x"}, "belen:ingress": {"install": True, "serviceType": written}})
+    assert lines == [f"belen:ingress.serviceType: '{written}' is not one of LoadBalancer, NodePort — {hint}"]
+
+
+def test_a_dotted_key_set_without_path_is_one_line_saying_what_to_run():
+    assert errors({"belen:cluster.name": "homelab"}) == [
+        'belen:cluster.name: set as a literal key named "cluster.name" — run pulumi config rm belen:cluster.name, '
+        "then pulumi config set --path 'belen:cluster.name' homelab (or write it nested in the stack file)"]
+
+
+def test_a_dotted_secret_key_set_without_path_never_shows_its_value():
+    values = {"belen:cluster": {"name": "x"}, "belen:flux": {"git": {"url": "https://git.example.org/r"}},
+              "belen:gitAuth.username": "hunter2", "belen:gitAuth.password": "hunter3"}
+    lines = errors(values, {"belen:gitAuth.password"})
+    assert lines == [
+        f'belen:gitAuth.{key}: set as a literal key named "gitAuth.{key}" — run pulumi config rm belen:gitAuth.{key}, '
+        f"then pulumi config set --secret --path 'belen:gitAuth.{key}' < FILE (or write it nested in the stack file)"
+        for key in ("username", "password")]
+    assert "hunter" not in "\n".join(lines)
+
+
+def test_a_dotted_key_beside_its_area_keeps_the_areas_value():
+    config = StackConfig({"belen:cluster": {"name": "x"}, "belen:cluster.name": "y"})
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config, "test")
+    assert len(caught.value.lines) == 1 and config.values["belen:cluster"] == {"name": "x"}
+
+
+def test_a_nested_secret_is_secret_when_its_top_level_key_is():
+    """The engine marks `belen:gitAuth` secret when any value inside it is (config.Map.SecureKeys)."""
+    values = {"belen:cluster": {"name": "x"}, "belen:flux": {"git": {"url": "https://git.example.org/r"}},
+              "belen:gitAuth": {"username": "u", "password": "p"}}
+    assert load(values, {"belen:gitAuth"}).flux.auth.password == "p"
 
 
 def test_settings_object_must_be_a_mapping():

@@ -6,8 +6,12 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import difflib
 import json
+import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +22,8 @@ from components.settings.cluster import ClusterSettings, parse_cluster
 from components.settings.external_secrets import ExternalSecretsSettings, parse_external_secrets
 from components.settings.flux import FluxSettings, parse_flux
 from components.settings.ingress import IngressSettings, check_http01_classes, parse_ingress
-from components.settings.reader import Node, Problems, describe
+from components.settings.catalog import SETTINGS
+from components.settings.reader import UNKNOWN, Node, Problems, describe
 from components.settings.sealed_secrets import SealedSecretsSettings, parse_sealed_secrets
 from components.settings.tls import TlsSettings, check_publish, parse_tls
 from components.settings.tls_readers import check_continuous, check_readers
@@ -26,10 +31,11 @@ from components.settings.tls_readers import check_continuous, check_readers
 NAMESPACE = "belen"
 
 # Plain settings, one object per platform area.
-PLAIN_KEYS = ("cluster", "sealedSecrets", "ingress", "externalSecrets", "certManager", "flux", "tls", "charts", "images")
+PLAIN_KEYS = tuple(key for key, setting in SETTINGS.fields.items() if not setting.secret)
 # Secret material lives under its own keys so plain values never become secrets by contagion.
-SECRET_KEYS = ("kubeconfig", "sealingKeys", "storeCredentials", "caKeyPair", "acmeCredentials", "gitAuth",
-               "imagePullSecret")
+SECRET_KEYS = tuple(key for key, setting in SETTINGS.fields.items() if setting.secret)
+# A key written with `pulumi config set` without --path: `cluster.name`, `sealingKeys[0].cert`.
+PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 # Settings that are text even when they look like JSON (a kubeconfig may be written as JSON).
 TEXT_KEYS = ("kubeconfig", "imagePullSecret")
 
@@ -76,10 +82,53 @@ def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = Non
 
     `now` is the moment certificate expiry is judged at (default: the current time).
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
     problems = Problems()
-    values = _belen_values(config, problems)
-    secrets = {key: _secret(values, config, key, problems) for key in SECRET_KEYS}
+    settings = _parse(config, stack, now or dt.datetime.now(dt.timezone.utc), problems)
+    problems.raise_if_any()
+    return settings
+
+
+def missing_secrets(values: Mapping[str, Any], stack: str) -> list[str]:
+    """The secret settings (`gitAuth.identity`) `load_settings` demands of a stack file's config `values`
+    that it does not hold (a `secure:` value is held). Each one demanded gets a stand-in and the settings are
+    read again, since a value can demand another (an SSH identity demands knownHosts)."""
+    held = copy.deepcopy(dict(values))
+    secret_keys = set()
+    for key, value in values.items():
+        for path in secure_paths(value):
+            set_path(held, f"{key}{path}", STAND_IN, replace=True)
+            secret_keys.add(key)
+    found: list[str] = []
+    while True:
+        problems = Problems()
+        _parse(StackConfig(held, frozenset(secret_keys)), stack, dt.datetime.now(dt.timezone.utc), problems)
+        new = [path for path in dict.fromkeys(problems.missing)
+               if PATH_PART.match(path).group(2) in SECRET_KEYS and path not in found]
+        if not new:
+            return found
+        for path in new:
+            set_path(held, f"{NAMESPACE}:{path}", STAND_IN, replace=False)
+            secret_keys.add(f"{NAMESPACE}:{PATH_PART.match(path).group(2)}")
+        found += new
+
+
+STAND_IN = "stand-in"  # for a secret value, while finding which secrets a stack needs
+
+
+def secure_paths(value: Any, path: str = "") -> list[str]:
+    """Where a stack-file value holds `secure:` (encrypted) values: "" for the value itself, `.identity`, `[0].key`."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return [path]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in secure_paths(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in secure_paths(item, f"{path}[{index}]")]
+    return []
+
+
+def _parse(config: StackConfig, stack: str, now: dt.datetime, problems: Problems) -> Settings:
+    values, secret = _belen_values(config, problems)
+    secrets = {key: _secret(values, secret, key, problems) for key in SECRET_KEYS}
 
     def area(key: str) -> Node:
         return Node(values.get(key), key, problems)
@@ -114,27 +163,85 @@ def load_settings(config: StackConfig, stack: str, now: dt.datetime | None = Non
     check_publish(settings.tls, settings.cert_manager, problems)
     check_readers(settings.tls, settings.cert_manager, problems)
     check_continuous(settings.tls, settings.external_secrets, problems)
-    problems.raise_if_any()
     return settings
 
 
-def _belen_values(config: StackConfig, problems: Problems) -> dict[str, Any]:
-    values = {}
+def _belen_values(config: StackConfig, problems: Problems) -> tuple[dict[str, Any], set[str]]:
+    """The `belen:*` settings by key without the namespace, and which of them are secret."""
+    values: dict[str, Any] = {}
+    secret: set[str] = set()
     known = PLAIN_KEYS + SECRET_KEYS
+    literal = []
     for full_key, value in config.values.items():
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE:
             continue
+        head = PATH_PART.match(key)
+        if head and head.group(2) in known and key != head.group(2):
+            literal.append((key, value, full_key in config.secret_keys))
+            continue
         if key not in known:
-            problems.add(key, "unknown setting", f"known settings are belen:{', belen:'.join(sorted(known))}")
+            close = difflib.get_close_matches(key, known, n=1)
+            problems.add(key, "unknown setting", f"did you mean '{close[0]}'?" if close else
+                         f"known settings are belen:{', belen:'.join(sorted(known))}", rank=UNKNOWN)
             continue
         values[key] = value
-    return values
+        if full_key in config.secret_keys:
+            secret.add(key)
+    if literal:
+        values = copy.deepcopy(values)  # literal keys are merged in: the caller's config stays as it was
+    made: set[str] = set()  # areas only literal keys set
+    for key, value, is_secret in literal:
+        head = PATH_PART.match(key).group(2)
+        _literal_path_key(key, value, is_secret or head in SECRET_KEYS, problems)
+        if head not in values:
+            made.add(head)
+        # Parsed as if nested, so the one problem above is the only one about it.
+        if set_path(values, key, value, replace=False) and head in made and head in SECRET_KEYS:
+            secret.add(head)
+    return values, secret
 
 
-def _secret(values: dict[str, Any], config: StackConfig, key: str, problems: Problems) -> Any:
+def _literal_path_key(key: str, value: Any, is_secret: bool, problems: Problems) -> None:
+    """`pulumi config set belen:cluster.name homelab`, without --path, sets a key named "cluster.name"."""
+    shown = shlex.quote(value if isinstance(value, str) else json.dumps(value))
+    plain = isinstance(value, (str, int, float, bool)) and len(shown) <= 60 and "\n" not in shown
+    command = (f"pulumi config set --secret --path 'belen:{key}' < FILE" if is_secret else
+               f"pulumi config set --path 'belen:{key}' {shown if plain else '< FILE'}")
+    problems.add(key, f'set as a literal key named "{key}"', f"run pulumi config rm belen:{key}, then {command} "
+                 f"(or write it nested in the stack file)", rank=UNKNOWN)
+
+
+def set_path(tree: dict[str, Any], path: str, value: Any, *, replace: bool) -> bool:
+    """Put `value` at `path` (`cluster.name`, `sealingKeys[0].cert`) in `tree` as `pulumi config set --path` does,
+    making the objects and lists on the way; False if the path runs through another value or, unless `replace`,
+    ends at one."""
+    parts = [int(index) if index else name for index, name in PATH_PART.findall(path)]
+    container: Any = tree
+    for part, after in zip(parts, [*parts[1:], None]):
+        fits = (isinstance(container, dict) and isinstance(part, str)) or (
+            isinstance(container, list) and isinstance(part, int) and part <= len(container))
+        if not fits:
+            return False
+        present = part in container if isinstance(container, dict) else part < len(container)
+        if after is None:
+            if present and not replace:
+                return False
+        elif present and container[part] is not None:
+            container = container[part]
+            continue
+        new = value if after is None else [] if isinstance(after, int) else {}
+        if isinstance(container, list) and not present:
+            container.append(new)
+        else:
+            container[part] = new
+        container = new
+    return True
+
+
+def _secret(values: dict[str, Any], secret: set[str], key: str, problems: Problems) -> Any:
     value = values.get(key)
-    if value is not None and f"{NAMESPACE}:{key}" not in config.secret_keys:
+    if value is not None and key not in secret:
         problems.add(key, "is stored in plain text", f"remove it from the stack file and set it with "
                      f"`pulumi config set --secret --path 'belen:{key}...'`")
     return value

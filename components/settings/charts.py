@@ -188,9 +188,9 @@ def parse_images(node: Node, image_pull_secret: Any) -> ImagesSettings:
     node.done()
     docker_config = _docker_config(image_pull_secret, problems)
     if name and image_pull_secret is None:
-        problems.add(node.child_path("pullSecret"), "names a pull Secret but belen:imagePullSecret is not set",
-                     "set the registry credentials with `pulumi config set --secret belen:imagePullSecret "
-                     "< ~/.docker/config.json`, or remove pullSecret")
+        problems.require(node.child_path("pullSecret"), "names a pull Secret but belen:imagePullSecret is not set",
+                         "set the registry credentials with `pulumi config set --secret belen:imagePullSecret "
+                         "< ~/.docker/config.json`, or remove pullSecret", where="imagePullSecret")
     return ImagesSettings(registry=registry.rstrip("/") if registry else None,
                           pull_secret=(name or DEFAULT_PULL_SECRET) if docker_config else None,
                           docker_config=docker_config)

@@ -90,8 +90,9 @@ def parse_flux(node: Node, git_auth: Any, cluster_name: str) -> FluxSettings:
     auth = _git_auth(git_auth, problems)
     has_identity = isinstance(git_auth, dict) and git_auth.get("identity") is not None
     if url.startswith("ssh://") and not has_identity:
-        problems.add("gitAuth", "an SSH repository URL needs SSH credentials",
-                     "set belen:gitAuth.identity (a private key) and belen:gitAuth.knownHosts, or use an https:// URL")
+        problems.require("gitAuth", "an SSH repository URL needs SSH credentials",
+                         "set belen:gitAuth.identity (a private key) and belen:gitAuth.knownHosts, or use an https:// URL",
+                         where="gitAuth.identity")
     if url.startswith("http") and has_identity:
         problems.add("gitAuth.identity", f"is an SSH key but belen:flux.git.url is {url.split(':')[0]}://",
                      "use an ssh:// URL, or give username and password for HTTPS")
@@ -206,12 +207,12 @@ def _git_auth(raw: Any, problems) -> GitAuth | None:
         problems.add("gitAuth", "mixes SSH and HTTPS credentials", "keep either identity + knownHosts, or username + password")
     elif node.has("identity"):
         if not known_hosts:
-            problems.add("gitAuth.knownHosts", "is required with an SSH identity",
+            problems.require("gitAuth.knownHosts", "is required with an SSH identity",
                          "set it to the output of `ssh-keyscan <git host>`")
     elif username or password:
         if not (username and password):
             missing = "password" if username else "username"
-            problems.add(f"gitAuth.{missing}", "is required for HTTPS credentials", f"set belen:gitAuth.{missing}")
+            problems.require(f"gitAuth.{missing}", "is required for HTTPS credentials", f"set belen:gitAuth.{missing}")
     else:
         problems.add("gitAuth", "holds no credentials", "set identity + knownHosts (SSH) or username + password (HTTPS), or remove it")
     return GitAuth(identity, known_hosts, username, password)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from components.crypto import pem
 from components.errors import SettingsError
+
+if TYPE_CHECKING:
+    from components.settings.catalog import Setting
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -26,17 +29,36 @@ BUILT_IN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-
 _MISSING = object()
 
 
+class CatalogError(Exception):
+    """The settings code reads a setting otherwise than components/settings/catalog.py declares it: a bug in belen."""
+
+
+# How early a problem is listed: a key belen does not know, or a value of the wrong type, is often the
+# cause of the problems found after it (`instal: true` leaves install false), so it comes first.
+UNKNOWN, WRONG_TYPE, OTHER = range(3)
+
+
 class Problems:
-    """Problems found so far, each one line `belen:<path>: <what> — <what to do>`."""
+    """Problems found so far, each one line `belen:<path>: <what> — <what to do>`, root causes first."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self._found: list[tuple[int, str]] = []
+        self.missing: list[str] = []  # paths of required values that are absent, in the order found
 
-    def add(self, path: str, what: str, todo: str) -> None:
-        self.lines.append(f"belen:{path}: {what} — {todo}")
+    def add(self, path: str, what: str, todo: str, *, rank: int = OTHER) -> None:
+        self._found.append((rank, f"belen:{path}: {what} — {todo}"))
+
+    def require(self, path: str, what: str, todo: str, *, where: str | None = None) -> None:
+        """A problem that a value must be set at `where` (default `path`)."""
+        self.add(path, what, todo)
+        self.missing.append(where or path)
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for _, line in sorted(self._found, key=lambda found: found[0])]
 
     def raise_if_any(self) -> None:
-        if self.lines:
+        if self._found:
             raise SettingsError(self.lines)
 
 
@@ -58,16 +80,20 @@ def describe(value: Any) -> str:
 
 
 class Node:
-    """A mapping in the config at `path`; typed getters record problems and return fallbacks."""
+    """A mapping in the config at `path`; typed getters record problems and return fallbacks.
+
+    Every key is read as `components/settings/catalog.py` declares it (see `_declared`).
+    """
 
     def __init__(self, value: Any, path: str, problems: Problems):
         self.path = path
         self.problems = problems
         self._seen: set[str] = set()
+        self.setting = _catalog_setting(path)
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            problems.add(path, f"must be an object, got {describe(value)}", "write it as a YAML mapping of settings")
+            self._wrong_type(path, "must be an object", value, "write it as a YAML mapping of settings")
             value = {}
         self.value: dict[str, Any] = value
 
@@ -85,6 +111,29 @@ class Node:
     def _bad(self, key: str, what: str, todo: str) -> None:
         self.problems.add(self.child_path(key), what, todo)
 
+    def _wrong_type(self, path: str, what: str, value: Any, todo: str) -> None:
+        self.problems.add(path, f"{what}, got {describe(value)}", todo, rank=WRONG_TYPE)
+
+    def _declared(self, key: str, kinds: tuple[str, ...], **given: Any) -> None:
+        """Refuse to read `key` other than as the catalog declares it: a mistake in belen's code, not the user's."""
+        declared = self.setting.child(str(key))
+        where = f"belen:{self.child_path(key)}"
+        if declared is None:
+            raise CatalogError(f"{where} is read by the settings code but not declared in "
+                               f"components/settings/catalog.py — declare it there")
+        if declared.kind not in (*kinds, "any"):
+            raise CatalogError(f"{where} is read as {' or '.join(kinds)} but declared as {declared.kind}")
+        for name, value in given.items():
+            expected = getattr(declared, name)
+            if name == "required":
+                differs = expected and not value
+            elif name == "enum":
+                differs = bool(expected) and value is not None and set(value) != set(expected)
+            else:
+                differs = expected is not None and value is not None and value != expected
+            if differs:
+                raise CatalogError(f"{where} is read with {name} {value!r} but declared with {expected!r}")
+
     def str(
         self,
         key: str,
@@ -97,21 +146,21 @@ class Node:
         coerce_numbers: bool = False,
     ) -> str | None:
         """A string. `check` returns a problem text or None; `choices` lists the allowed values."""
+        allowed = list(choices) if choices is not None else None
+        self._declared(key, ("string",), default=default, required=required, enum=allowed)
         value = self.raw(key)
         if value is None:
             if required:
-                self._bad(key, "is required", todo)
+                self.problems.require(self.child_path(key), "is required", todo)
             return default
         if coerce_numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            self._bad(key, f"must be a string, got {describe(value)}", todo)
+            self._wrong_type(self.child_path(key), "must be a string", value, todo)
             return default
-        if choices is not None:
-            allowed = list(choices)
-            if value not in allowed:
-                self._bad(key, f"'{value}' is not one of {', '.join(allowed)}", f"use one of {', '.join(allowed)}")
-                return default
+        if allowed is not None and value not in allowed:
+            self._bad(key, f"'{value}' is not one of {', '.join(allowed)}", _choice_hint(value, allowed))
+            return default
         if check is not None:
             problem = check(value)
             if problem:
@@ -120,24 +169,26 @@ class Node:
         return value
 
     def bool(self, key: str, default: bool) -> bool:
+        self._declared(key, ("boolean",), default=default)
         value = self.raw(key)
         if value is None:
             return default
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         if not isinstance(value, bool):
-            self._bad(key, f"must be true or false, got {describe(value)}", "set it to true or false")
+            self._wrong_type(self.child_path(key), "must be true or false", value, "set it to true or false")
             return default
         return value
 
     def int(self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        self._declared(key, ("integer",), default=default, minimum=minimum, maximum=maximum)
         value = self.raw(key)
         if value is None:
             return default
         if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            self._bad(key, f"must be a whole number, got {describe(value)}", "set it to a whole number")
+            self._wrong_type(self.child_path(key), "must be a whole number", value, "set it to a whole number")
             return default
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             bounds = f"from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
@@ -158,7 +209,7 @@ class Node:
         result = []
         for path, item in self.items(key):
             if not isinstance(item, str):
-                self.problems.add(path, f"must be a string, got {describe(item)}", todo or "write a string")
+                self._wrong_type(path, "must be a string", item, todo or "write a string")
                 continue
             problem = check(item) if check else None
             if problem:
@@ -169,11 +220,12 @@ class Node:
 
     def items(self, key: str) -> Iterator[tuple[str, Any]]:
         """(path, value) for each element of a list setting."""
+        self._declared(key, ("list",))
         value = self.raw(key)
         if value is None:
             return
         if not isinstance(value, list):
-            self._bad(key, f"must be a list, got {describe(value)}", "write it as a YAML list")
+            self._wrong_type(self.child_path(key), "must be a list", value, "write it as a YAML list")
             return
         for index, item in enumerate(value):
             yield f"{self.child_path(key)}[{index}]", item
@@ -184,15 +236,17 @@ class Node:
             yield Node(item, path, self.problems)
 
     def node(self, key: str) -> Node:
+        self._declared(key, ("object", "map"))
         return Node(self.raw(key), self.child_path(key), self.problems)
 
     def entries(self, key: str) -> Iterator[tuple[str, Any]]:
         """(name, value) of a mapping keyed by user-chosen names (not a fixed set of settings)."""
+        self._declared(key, ("map",))
         value = self.raw(key)
         if value is None:
             return
         if not isinstance(value, dict):
-            self._bad(key, f"must be an object, got {describe(value)}", "write it as a YAML mapping")
+            self._wrong_type(self.child_path(key), "must be an object", value, "write it as a YAML mapping")
             return
         yield from value.items()
 
@@ -204,7 +258,25 @@ class Node:
                 continue
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known settings here: {', '.join(known) or 'none'}"
-            self.problems.add(self.child_path(key), "unknown setting", hint)
+            self.problems.add(self.child_path(key), "unknown setting", hint, rank=UNKNOWN)
+
+
+def _choice_hint(value: str, allowed: list[str]) -> str:
+    """What to write instead of a value that is not among `allowed`: the one it was meant to be, if clear."""
+    same_but_case = [choice for choice in allowed if choice.lower() == value.lower()]
+    close = same_but_case or difflib.get_close_matches(value, allowed, n=1)
+    return f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(allowed)}"
+
+
+def _catalog_setting(path: str) -> Setting:
+    """The declaration of the setting at `path`; reading an undeclared one is a mistake in belen's code."""
+    from components.settings.catalog import SETTINGS  # the catalog imports the parsers' constants
+
+    setting = SETTINGS.at(path)
+    if setting is None:
+        raise CatalogError(f"belen:{path} is read by the settings code but not declared in "
+                           f"components/settings/catalog.py — declare it there")
+    return setting
 
 
 def dns_label(value: str) -> str | None:
