@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 import pytest
+import yaml
+from kubesealpy import Sealer
 
 from components.errors import SettingsError, ValueCheckError
 from tests import keyfactory as kf
-from tests.graph import RENDER_INPUTS, render_inputs, run_cli, write_json, write_yaml
+from tests.graph import PROJECT_DIR, RENDER_INPUTS, render_inputs, run_cli, run_main, write_json, write_yaml
 from tools import mockrun, render
+from tools.preflight import cli as preflight
 
 OPS, HOMELAB = "organization/belen/ops", "organization/belen/homelab"
 STACKS = "cloud, dev, homelab, local, ops, prd, rct"
@@ -62,8 +68,12 @@ def render_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
     if name == "invalid-settings":
         write_yaml(tmp / "in.yaml", {"belen:cluster": {"name": "Not A Label", "colour": "red"}})
         return ["local", "--out", str(out), "--config-file", str(tmp / "in.yaml")], 2, [
-            "belen:cluster.name: 'Not A Label' is not a DNS label — set belen:cluster.name to a DNS label such as homelab",
-            "belen:cluster.colour: unknown setting — known settings here: context, environment, name"]
+            "belen:cluster.colour: unknown setting — known settings here: context, environment, name",
+            "belen:cluster.name: 'Not A Label' is not a DNS label — set belen:cluster.name to a DNS label such as homelab"]
+    if name == "requirements-missing":
+        return ["local"], 2, [
+            f"error: belen's requirements are not installed in this Python ({sys.executable} has no module 'yaml') — "
+            "run ./bin/test once (it creates ./venv) and use venv/bin/python -m tools.render local"]
     if name == "mirrored-certificate-broken":
         write_json(tmp / "ops.json", {"tlsCertificates": {"homarr-dev": {**kf.issued("homarr.dev.example.org"),
                                                                         "tls.key": kf.issued("other")["tls.key"]}},
@@ -93,13 +103,15 @@ def render_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
 RENDER_CASES = ["dev", "rct", "prd", "cloud", "unknown-stack", "out-not-a-render", "config-file-unreadable",
                 "config-file-not-yaml", "stack-outputs-not-ref-file", "stack-outputs-not-json", "reads-not-objects",
                 "invalid-settings", "mirrored-certificate-broken", "replica-source-without-keys",
-                "issued-secret-without-data"]
+                "issued-secret-without-data", "requirements-missing"]
 
 
 @pytest.mark.parametrize("name", RENDER_CASES)
 def test_every_render_failure_prints_only_belens_lines(tmp_path, name):
     args, code, lines = render_case(tmp_path, name)
-    result = run_cli("-m", "tools.render", *args)
+    # -S: no site-packages, as in a Python where belen's requirements were never installed.
+    python = ["-S"] if name == "requirements-missing" else []
+    result = run_cli(*python, "-m", "tools.render", *args)
     assert (result.code, result.stderr.splitlines()) == (code, lines)
     assert result.stdout == "" and not (tmp_path / "out").exists()
 
@@ -161,3 +173,65 @@ def test_the_program_fails_in_process_without_a_sound(quiet_asyncio, capfd, stac
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
     assert [str(w.message) for w in caught] == []
     assert capfd.readouterr() == ("", "")
+
+
+SECRETS_CLOUD = [
+    "pulumi config set --secret --path 'belen:storeCredentials.vault.token' --stack cloud  # a credential a store's "
+    "auth reads, e.g. a Vault token",
+    "pulumi config set --secret --path 'belen:gitAuth.identity' --stack cloud  # the SSH deploy key's private key "
+    "(OpenSSH or PEM, without a passphrase)",
+    "pulumi config set --secret --path 'belen:gitAuth.knownHosts' --stack cloud  # the Git host's public keys (what "
+    "ssh-keyscan <git host> prints)",
+]
+
+
+@pytest.mark.parametrize("stack, code, lines", [
+    ("cloud", 1, SECRETS_CLOUD),
+    ("ops", 1, [f"pulumi config set --secret --path 'belen:acmeCredentials.{issuer}.apiToken' --stack ops  # the "
+                "Cloudflare API token (Zone:DNS:Edit)" for issuer in ("letsencrypt-staging", "letsencrypt")]),
+    ("local", 0, ["Pulumi.local.yaml holds every secret setting stack 'local' needs"]),
+])
+def test_preflight_secrets_prints_the_command_of_each_secret_the_stack_file_lacks(stack, code, lines):
+    result = run_cli("-m", "tools.preflight", stack, "--secrets")
+    assert (result.code, result.stdout.splitlines(), result.stderr) == (code, lines, "")
+
+
+def test_preflight_secrets_counts_nested_secure_values_as_held(tmp_path, monkeypatch):
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    config = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.cloud.yaml").read_text())["config"]
+    config["belen:gitAuth"] = {"identity": {"secure": "v1:AAE="}}  # set with --secret --path, knownHosts not yet
+    write_yaml(stacks / "Pulumi.cloud.yaml", {"config": config})
+    monkeypatch.setattr("tools.render.STACKS_DIR", stacks)
+    result = run_main(preflight.main, "cloud", "--secrets")
+    assert (result.code, result.stdout.splitlines()) == (1, [SECRETS_CLOUD[0], SECRETS_CLOUD[2]])
+
+
+def test_preflight_without_repo_or_secrets_is_a_usage_error():
+    result = run_cli("-m", "tools.preflight", "cloud")
+    assert result.code == 2 and result.stderr.splitlines()[-1].endswith(
+        "error: the following arguments are required: --repo (or --secrets)")
+
+
+def run_into_closed_pipe(*args: str) -> tuple[int, str]:
+    """`python ARGS | head -1` when head has already gone: every write to standard output fails."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, *args], cwd=PROJECT_DIR, stdout=write, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write)
+    return proc.returncode, proc.stderr
+
+
+def test_a_closed_pipe_ends_every_tool_quietly_with_exit_0(tmp_path):
+    pair = kf.pair("pipe")
+    (tmp_path / "backup.yaml").write_text(kf.backup_yaml([pair]))
+    sealed = yaml.safe_load(Sealer.from_certificate_pem(pair["cert"]).seal("x", "apps", {"k": b"v"}).to_yaml())
+    sealed["metadata"]["name"] = "moved"  # strict scope: fails to open, so verify alone would exit 1
+    (tmp_path / "repo").mkdir()
+    write_yaml(tmp_path / "repo" / "sealed.yaml", sealed)
+    for args in (["-m", "tools.keys", "verify", "--keys", str(tmp_path / "backup.yaml"), str(tmp_path / "repo")],
+                 ["-m", "tools.preflight", "cloud", "--secrets"],
+                 ["-m", "tools.render", "local", "--out", str(tmp_path / "out")]):
+        assert run_into_closed_pipe(*args) == (0, ""), args

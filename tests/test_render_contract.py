@@ -9,7 +9,8 @@ import json
 import pytest
 import yaml
 
-from tests.graph import render_cli, render_stack, run_cli, run_main, write_yaml
+from tests import keyfactory as kf
+from tests.graph import render_cli, render_inputs, render_stack, run_cli, run_main, write_yaml
 from tools import render
 
 
@@ -95,6 +96,59 @@ def test_secure_value_without_config_file_is_an_error(tmp_path, monkeypatch):
         render.load_config("s", [])
     config, secret_keys = render.load_config("s", [{"belen:kubeconfig": "apiVersion: v1"}])
     assert secret_keys == {"belen:kubeconfig"}
+
+
+NESTED = {"config": {
+    "belen:cluster": {"name": "s"},
+    "belen:flux": {"git": {"url": "ssh://git@git.example.org/r.git"}},
+    # What `pulumi config set --secret --path 'belen:gitAuth.identity'` (and .knownHosts) writes.
+    "belen:gitAuth": {"identity": {"secure": "v1:AAE="}, "knownHosts": {"secure": "v1:AAI="}},
+    "belen:sealingKeys": [{"cert": {"secure": "v1:AAM="}, "key": {"secure": "v1:AAQ="}}],
+}}
+
+
+@pytest.fixture
+def nested_stack(tmp_path, monkeypatch):
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    write_yaml(stacks / "Pulumi.s.yaml", NESTED)
+    monkeypatch.setattr("tools.render.STACKS_DIR", stacks)
+
+
+def test_every_nested_secure_value_must_be_supplied_naming_its_full_path(nested_stack):
+    with pytest.raises(render.UsageError) as caught:
+        render.load_config("s", [{"belen:gitAuth.knownHosts": "github.com ssh-ed25519 AAAA"}])
+    assert caught.value.lines == [
+        f"{path} is a secure value in Pulumi.s.yaml that no --config-file supplies — add it to a --config-file"
+        for path in ("belen:gitAuth.identity", "belen:sealingKeys[0].cert", "belen:sealingKeys[0].key")]
+
+
+@pytest.mark.parametrize("layers", [
+    [{"belen:gitAuth.identity": "K", "belen:gitAuth.knownHosts": "H", "belen:sealingKeys[0].cert": "C",
+      "belen:sealingKeys[0].key": "P"}],  # the paths, as `pulumi config set --path` names them
+    [{"belen:gitAuth": {"identity": "K", "knownHosts": "H"}}, {"belen:sealingKeys": [{"cert": "C", "key": "P"}]}],
+])
+def test_a_config_file_supplies_nested_secure_values_by_path_or_whole(nested_stack, layers):
+    config, secret_keys = render.load_config("s", layers)
+    assert json.loads(config["belen:gitAuth"]) == {"identity": "K", "knownHosts": "H"}
+    assert json.loads(config["belen:sealingKeys"]) == [{"cert": "C", "key": "P"}]
+    # As under the engine: a key holding a secure value anywhere is secret as a whole.
+    assert secret_keys == {"belen:gitAuth", "belen:sealingKeys"}
+
+
+def test_a_config_file_path_through_a_plain_value_is_refused(nested_stack):
+    with pytest.raises(render.UsageError, match="--config-file key belen:cluster.name.first runs through a value of "
+                                                "belen:cluster that is not an object or list holding it"):
+        render.load_config("s", [{"belen:cluster.name.first": "x"}])
+
+
+def test_nested_secrets_render_without_a_plain_text_complaint(tmp_path, nested_stack):
+    pair = kf.pair("nested")
+    inputs = write_yaml(tmp_path / "in.yaml", {"belen:sealingKeys[0].cert": pair["cert"],
+                                               "belen:sealingKeys[0].key": pair["key"],
+                                               "belen:gitAuth": render_inputs("cloud")[0]["belen:gitAuth"]})
+    result = run_main(render.main, "s", "--out", tmp_path / "out", "--config-file", inputs)
+    assert (result.code, result.stderr) == (0, "")
 
 
 def test_secrets_are_redacted_unless_asked(tmp_path):

@@ -23,9 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tools import cli
 
-from components.crypto import pem, sealing
+with cli.requirements():
+    import yaml
+
+    from components.crypto import pem, sealing
 
 # libyaml's parser when PyYAML has it: a GitOps checkout can hold megabytes of sealed values.
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -313,4 +316,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -4,13 +4,15 @@
     python -m tools.render STACK [--out DIR] [--config-file FILE]... [--stack-outputs REF=FILE]...
                                  [--reads FILE] [--show-secrets]
 
-Exit codes: 0 rendered; 2 invalid settings or inputs; 3 a check on values failed while they
-resolved (e.g. values from a StackReference); 1 an internal error.
+Exit codes: 0 rendered (or its reader closed the pipe); 2 invalid settings or inputs, or belen's
+requirements missing from this Python; 3 a check on values failed while they resolved (e.g. values
+from a StackReference); 1 an internal error.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import sys
@@ -18,12 +20,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tools import cli
 
-from components.errors import SettingsError, find_in_chain
-from components.settings import NAMESPACE, SECRET_KEYS
-from components.settings.charts import read_chart
-from tools import mockrun
+with cli.requirements():
+    import yaml
+
+    from components.errors import SettingsError, find_in_chain
+    from components.settings import NAMESPACE, PATH_PART, SECRET_KEYS, secure_paths, set_path
+    from components.settings.charts import read_chart
+    from tools import mockrun
 
 STACKS_DIR = mockrun.PROJECT_DIR / "stacks"
 # libyaml's emitter when PyYAML has it (the same text, five times faster), else the pure-Python one.
@@ -31,7 +36,11 @@ YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class UsageError(Exception):
-    """Bad render inputs (files, references): exit 2."""
+    """Bad render inputs (files, references): exit 2, one line each."""
+
+    def __init__(self, *lines: str):
+        self.lines = list(lines)
+        super().__init__("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         stack_outputs = dict(load_stack_outputs(spec) for spec in args.stack_outputs)
         reads = _load_reads(args.reads) if args.reads else []
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
         return 2
     try:
         result = mockrun.run_main(
@@ -82,23 +92,46 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_config(stack: str, layers: list[dict[str, Any]]) -> tuple[dict[str, str], set[str]]:
-    """Stack file, then each layer (a --config-file) over it: (config as the engine passes it, secret keys)."""
+    """Stack file, then each layer (a --config-file) over it: (config as the engine passes it, secret keys).
+
+    A layer's key is a full key (`belen:gitAuth`, replacing the whole value) or a path in one, as
+    `pulumi config set --path` takes it (`belen:gitAuth.identity`). Every `secure:` value of the stack
+    file, wherever it sits, must be supplied by a layer; like the engine, a key holding one is secret.
+    """
+    stack_file, values = read_stack_file(stack)
+    secure = {key for key, value in values.items() if secure_paths(value)}
+    supplied: set[str] = set()
+    for overrides in layers:
+        for key, value in overrides.items():
+            supplied.add(_merge(values, str(key), copy.deepcopy(value)))  # later layers may set paths in it
+    unsupplied = [f"{key}{path}" for key, value in values.items() for path in secure_paths(value)]
+    if unsupplied:
+        raise UsageError(*(f"{path} is a secure value in {stack_file.name} that no --config-file supplies — add it to "
+                           f"a --config-file" for path in unsupplied))
+    schema_secret = {f"{NAMESPACE}:{key}" for key in SECRET_KEYS}
+    secret_keys = secure | (supplied & schema_secret)
+    return {key: as_config_string(value) for key, value in values.items()}, secret_keys
+
+
+def read_stack_file(stack: str) -> tuple[Path, dict[str, Any]]:
+    """The stack file and its `config:` mapping, as written."""
     stack_file = STACKS_DIR / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
         raise UsageError(f"no stack file {stack_file.relative_to(mockrun.PROJECT_DIR)} — known stacks: {', '.join(known)}")
-    values = dict((read_yaml(stack_file, dict) or {}).get("config") or {})
-    secure = {key for key, value in values.items() if isinstance(value, dict) and set(value) == {"secure"}}
-    supplied: set[str] = set()
-    for overrides in layers:
-        values.update(overrides)
-        supplied |= set(overrides)
-    for key in sorted(secure - supplied):
-        raise UsageError(f"{key} is a secure value in {stack_file.name} that no --config-file supplies — "
-                         f"add it to a --config-file")
-    schema_secret = {f"{NAMESPACE}:{key}" for key in SECRET_KEYS}
-    secret_keys = secure | (supplied & schema_secret)
-    return {key: as_config_string(value) for key, value in values.items()}, secret_keys
+    return stack_file, dict((read_yaml(stack_file, dict) or {}).get("config") or {})
+
+
+def _merge(values: dict[str, Any], key: str, value: Any) -> str:
+    """Set a layer's key over `values`; the full top-level key it set."""
+    if key in values:
+        values[key] = value
+        return key
+    head = PATH_PART.match(key).group(0)
+    if not set_path(values, key, value, replace=True):
+        raise UsageError(f"--config-file key {key} runs through a value of {head} that is not an object or list "
+                         f"holding it — write the whole {head} instead")
+    return head
 
 
 def missing_outputs_lines(missing: mockrun.MissingStackOutputs) -> list[str]:
@@ -248,4 +281,4 @@ def release_source(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -1,5 +1,6 @@
-import sys
+from tools import cli
 
-from tools.preflight.cli import main
+with cli.requirements():
+    from tools.preflight.cli import main
 
-sys.exit(main())
+cli.run(main)

@@ -13,6 +13,8 @@ from typing import Any
 import tools.preflight
 from components.crypto import pem, sealing
 from components.errors import find_in_chain
+from components.settings import missing_secrets
+from components.settings.catalog import SETTINGS
 from tools import keys as key_tools
 from tools import mockrun, render
 from tools.preflight.build import follow
@@ -32,7 +34,12 @@ class BadInput(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.secrets:
+        return _secrets(args.stack)
+    if args.repo is None:
+        parser.error("the following arguments are required: --repo (or --secrets)")
     try:
         repo = Path(args.repo)
         if not repo.is_dir():
@@ -60,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.preflight",
                                      description=tools.preflight.__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: evaluates stacks/Pulumi.STACK.yaml")
-    parser.add_argument("--repo", required=True, metavar="DIR", help="a checkout of the GitOps repository Flux syncs")
+    parser.add_argument("--repo", metavar="DIR", help="a checkout of the GitOps repository Flux syncs")
+    parser.add_argument("--secrets", action="store_true",
+                        help="print the `pulumi config set --secret` line of each secret setting the stack file lacks")
     parser.add_argument("--config-file", action="append", default=[], metavar="FILE",
                         help="YAML mapping of full config keys to values, merged over the stack file (as tools.render)")
     parser.add_argument("--stack-outputs", action="append", default=[], metavar="REF=FILE",
@@ -69,6 +78,22 @@ def _parser() -> argparse.ArgumentParser:
                         help="sealing keys (a kubectl backup or PEM pairs), e.g. of a key the stack generates")
     parser.add_argument("--json", action="store_true", help="write the findings and the summary as JSON")
     return parser
+
+
+def _secrets(stack: str) -> int:
+    """One `pulumi config set` line for each secret setting the stack needs and its file does not hold."""
+    try:
+        stack_file, values = render.read_stack_file(stack)
+    except render.UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    missing = missing_secrets(values, stack)
+    for path in missing:
+        command = f"pulumi config set --secret --path 'belen:{path}' --stack {stack}"
+        print(f"{command}  # {SETTINGS.at(path).doc}")
+    if not missing:
+        print(f"{stack_file.name} holds every secret setting stack '{stack}' needs")
+    return 1 if missing else 0
 
 
 def _platform(args: argparse.Namespace) -> Platform:
