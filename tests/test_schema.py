@@ -1,0 +1,100 @@
+"""stacks/belen.schema.json: generated from the settings catalog, true to every stack file, strict on typos;
+and the catalog itself, which the parsers cannot read past."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+import yaml
+
+from components.settings.reader import CatalogError, Node, Problems
+from tests.graph import PROJECT_DIR, RENDER_INPUTS, run_main
+from tools import schema
+
+STACK_FILES = sorted((PROJECT_DIR / "stacks").glob("Pulumi.*.yaml"))
+# --config-file layers: full keys over a stack file's.
+CONFIG_FILES = [PROJECT_DIR / "docs" / "examples" / "dev-continuous.yaml", *sorted(RENDER_INPUTS.glob("*.yaml"))]
+MODELINE = "# yaml-language-server: $schema=./belen.schema.json"
+
+
+@pytest.fixture(scope="module")
+def validator():
+    committed = json.loads(schema.SCHEMA_FILE.read_text())
+    jsonschema.Draft7Validator.check_schema(committed)
+    return jsonschema.Draft7Validator(committed)
+
+
+def problems(validator, document):
+    return sorted(error.message for error in validator.iter_errors(document))
+
+
+def test_the_committed_schema_is_what_the_catalog_gives():
+    result = run_main(schema.main, "--check")
+    assert (result.code, result.stderr) == (0, ""), "run python -m tools.schema and commit stacks/belen.schema.json"
+
+
+def test_check_exits_1_when_the_schema_is_stale(tmp_path, monkeypatch):
+    stale = tmp_path / "belen.schema.json"
+    stale.write_text(schema.render_schema().replace("Traefik replicas", "replicas"))
+    monkeypatch.setattr(schema, "SCHEMA_FILE", stale)
+    assert run_main(schema.main, "--check").code == 1
+    assert run_main(schema.main).code == 0 and run_main(schema.main, "--check").code == 0
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_every_stack_file_names_the_schema_and_follows_it(validator, path):
+    assert path.read_text().splitlines()[0] == MODELINE
+    assert problems(validator, yaml.safe_load(path.read_text())) == []
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)
+def test_every_config_file_follows_the_schema(validator, path):
+    layer = jsonschema.Draft7Validator({**validator.schema, "$ref": "#/definitions/configFile"})
+    assert problems(layer, yaml.safe_load(path.read_text())) == []
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"belen:ingress": {"instal": True}}, "Additional properties are not allowed ('instal' was unexpected)"),
+    ({"belen:certManger": {}}, "'belen:certManger' does not match any of the regexes: '^(?!belen:)[^:]+:'"),
+    ({"belen:cluster.environment": "dev"}, "'belen:cluster.environment' does not match any of the regexes: "
+                                           "'^(?!belen:)[^:]+:'"),
+    ({"belen:ingress": {"serviceType": "nodeport"}}, "'nodeport' is not one of ['LoadBalancer', 'NodePort']"),
+    ({"belen:ingress": {"replicas": 21}}, "21 is greater than the maximum of 20"),
+])
+def test_typos_and_bad_values_are_refused(validator, config, message):
+    document = {"config": {"belen:cluster": {"name": "homelab"}, **config}}
+    assert problems(validator, document) == [message]
+
+
+def test_secure_values_are_allowed_wherever_a_secret_setting_holds_them_and_nowhere_else(validator):
+    secure = {"secure": "v1:AAE="}
+    secret = {"belen:cluster": {"name": "x"}, "belen:kubeconfig": secure, "belen:gitAuth": {"identity": secure},
+              "belen:sealingKeys": [{"cert": secure, "key": secure}],
+              "belen:storeCredentials": {"vault": {"token": secure}}, "kubernetes:context": "x"}
+    assert problems(validator, {"config": secret, "encryptionsalt": "v1:x"}) == []
+    assert problems(validator, {"config": {"belen:cluster": {"name": secure}}}) == [
+        "{'secure': 'v1:AAE='} is not of type 'string'"]
+
+
+def test_other_namespaces_and_pulumis_own_keys_pass_but_not_other_top_level_keys(validator):
+    assert problems(validator, {"config": {"belen:cluster": {"name": "x"}, "pulumi:tags": {}},
+                                "secretsprovider": "passphrase"}) == []
+    assert problems(validator, {"confg": {}}) == ["Additional properties are not allowed ('confg' was unexpected)"]
+
+
+def test_reading_a_setting_the_catalog_does_not_declare_is_a_bug_in_belen():
+    with pytest.raises(CatalogError, match="belen:ingress.colour is read by the settings code but not declared"):
+        Node({}, "ingress", Problems()).str("colour")
+
+
+@pytest.mark.parametrize("read, message", [
+    (lambda node: node.int("replicas", 3, minimum=1, maximum=20), "read with default 3 but declared with 2"),
+    (lambda node: node.int("replicas", 2, minimum=0, maximum=20), "read with minimum 0 but declared with 1"),
+    (lambda node: node.str("serviceType", choices=("LoadBalancer",)), "read with enum ['LoadBalancer']"),
+    (lambda node: node.bool("className", True), "read as boolean but declared as string"),
+])
+def test_reading_a_setting_otherwise_than_declared_is_a_bug_in_belen(read, message):
+    with pytest.raises(CatalogError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        read(Node({}, "ingress", Problems()))
