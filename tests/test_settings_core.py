@@ -1,5 +1,8 @@
 """The settings loader: typed results, every error path, one error listing all problems."""
 
+import contextvars
+import json
+
 import pytest
 
 from components.errors import SettingsError
@@ -147,3 +150,29 @@ def test_a_kubeconfig_written_as_json_stays_text():
     kubeconfig = '{"apiVersion": "v1", "kind": "Config"}'
     settings = load({"belen:cluster": {"name": "x"}, "belen:kubeconfig": kubeconfig}, {"belen:kubeconfig"})
     assert settings.cluster.kubeconfig == kubeconfig
+
+
+@pytest.mark.parametrize("passed_by", ["environment", "run request"])
+def test_the_engine_passes_a_nested_secret_as_its_whole_top_level_key_secret(monkeypatch, passed_by):
+    """For `belen:gitAuth: {password: {secure: …}}` the engine passes the object decrypted, as JSON text, and
+    names the top-level key secret (pulumi/pulumi config.Map.SecureKeys: an object holding a secure value is
+    secure): belen reads it as secret, with no "stored in plain text"."""
+    from pulumi.runtime import config as runtime_config
+
+    from components.settings.source import read_stack_config
+
+    config = {"belen:cluster": '{"name": "x"}', "belen:flux": '{"git": {"url": "https://git.example.org/r"}}',
+              "belen:gitAuth": json.dumps({"username": "u", "password": "p"})}
+
+    def read():
+        if passed_by == "environment":
+            monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+            monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["belen:gitAuth"]))
+            runtime_config.set_all_config({}, [])
+        else:
+            runtime_config.set_all_config(config, ["belen:gitAuth"])
+        return read_stack_config()
+
+    stack_config = contextvars.copy_context().run(read)
+    assert stack_config.secret_keys == {"belen:gitAuth"}
+    assert load_settings(stack_config, "test").flux.auth.password == "p"
