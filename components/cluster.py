@@ -57,7 +57,7 @@ class BelenCluster(pulumi.ComponentResource):
         charts = ChartInstaller(settings.charts, settings.images)
 
         self.sealed_secrets = self._add(SealedSecrets(
-            f"{name}-sealed-secrets", SealedSecretsArgs(settings.sealed_secrets, charts), self.child_opts))
+            f"{name}-sealed-secrets", SealedSecretsArgs(settings.sealed_secrets, charts, cluster), self.child_opts))
         self.ingress = self._add(Ingress(f"{name}-ingress", IngressArgs(settings.ingress, charts), self.child_opts))
         self.external_secrets: ExternalSecrets | None = None
         if settings.external_secrets:

@@ -32,7 +32,7 @@ class ChartInstaller:
         *,
         release_name: str,
         namespace: str,
-        values: dict[str, Any],
+        values: dict[str, Any] | pulumi.Output[dict[str, Any]],
         opts: pulumi.ResourceOptions,
         namespace_deps: Sequence[pulumi.Resource] = (),
         timeout_seconds: int = 600,
@@ -43,7 +43,12 @@ class ChartInstaller:
         `namespace_deps` are what the namespace's existence hangs on (for the pull Secret).
         """
         source = self.sources[key]
-        merged = deep_merge(deep_merge(values, image_values(key, self.images)), dict(source.values))
+
+        def merge(base: dict[str, Any]) -> dict[str, Any]:
+            return deep_merge(deep_merge(base, image_values(key, self.images)), dict(source.values))
+
+        # Values that hang on another stack's outputs come as an Output.
+        merged = values.apply(merge) if isinstance(values, pulumi.Output) else merge(values)
         pull_secret = self._pull_secret(resource_name, namespace, opts.parent, namespace_deps)
         if pull_secret is not None:
             opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[pull_secret]))

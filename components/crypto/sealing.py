@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,9 @@ MIN_BITS = 2048
 GENERATED_BITS = 4096
 GENERATED_VALIDITY = dt.timedelta(days=3650)
 SECRET_NAME_PREFIX = "sealed-secrets-key-"
+# A key's fingerprint as the sealingKeyFingerprints output shows it: SHA-256 of its public key, hex.
+FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+SESSION_KEY_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -43,11 +48,21 @@ class SealingKey:
 
     @property
     def secret_name(self) -> str:
-        """Stable across reordering and re-runs: derived from the public key alone."""
-        return SECRET_NAME_PREFIX + self.fingerprint[:16]
+        return secret_name_of(self.fingerprint)
 
     def as_config(self) -> dict[str, str]:
         return {"cert": self.cert_pem, "key": self.key_pem}
+
+
+def secret_name_of(fingerprint: str) -> str:
+    """A key Secret's name, stable across reordering and re-runs: derived from the public key alone."""
+    return SECRET_NAME_PREFIX + fingerprint[:16]
+
+
+def certificate_facts(cert_pem: str) -> tuple[str, dt.datetime]:
+    """(public-key fingerprint, NotBefore) of a PEM certificate."""
+    cert = pem.load_certificate(cert_pem)
+    return pem.public_key_fingerprint(cert.public_key()), cert.not_valid_before_utc
 
 
 @dataclass(frozen=True)
@@ -134,13 +149,27 @@ def check_key_list(items: Any, now: dt.datetime) -> tuple[list[SealingKey], list
 
 
 def newest_key(keys: list[SealingKey]) -> SealingKey:
-    """The key the controller seals with: the latest certificate NotBefore (its default key order)."""
+    """The key the controller seals with: the latest certificate NotBefore.
+
+    The controller (v0.40.0, pkg/controller/main.go and keyregistry.go) registers every Secret labelled
+    `sealed-secrets-key: active` and seals with the one of the latest ordering time, which is the
+    certificate's NotBefore under its default `--key-order-priority CertNotBefore` (belen refuses
+    chart `args`, so it is always that one); on a tie the first registered (oldest Secret) stays.
+    belen generates each new key with a NotBefore after every other key's, so there is no tie.
+    """
     return max(keys, key=lambda k: (k.not_before, k.fingerprint))
 
 
-def generate_key_pair(now: dt.datetime | None = None, bits: int = GENERATED_BITS) -> tuple[str, str]:
-    """A new key as the controller would make it: RSA 4096, self-signed certificate valid 10 years."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+def generate_key_pair(now: dt.datetime | None = None, bits: int = GENERATED_BITS,
+                      after: dt.datetime | None = None) -> tuple[str, str]:
+    """A new key as the controller would make it: RSA 4096, self-signed certificate valid 10 years.
+
+    With `after`, its NotBefore is at least a second later (certificates count whole seconds), so the
+    controller ranks it above the key whose NotBefore that is.
+    """
+    now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    if after is not None:
+        now = max(now, after.replace(microsecond=0) + dt.timedelta(seconds=1))
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sealed-secret")])
     cert = (
@@ -181,6 +210,23 @@ class UnsealError(ValueError):
     pass
 
 
+def _oaep(label: bytes) -> padding.OAEP:
+    return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=label or None)
+
+
+def encode_item(ciphertext: bytes) -> str:
+    return base64.b64encode(ciphertext).decode()
+
+
+def hybrid_encrypt(public_key: rsa.RSAPublicKey, plaintext: bytes, label: bytes) -> bytes:
+    """Seal one value as kubeseal does (pkg/crypto HybridEncrypt): a fresh session key under
+    RSA-OAEP(SHA-256, label) behind its 2-byte length, then AES-256-GCM with a zero nonce (safe: each
+    session key seals one value)."""
+    session_key = os.urandom(SESSION_KEY_BYTES)
+    rsa_part = public_key.encrypt(session_key, _oaep(label))
+    return len(rsa_part).to_bytes(2, "big") + rsa_part + AESGCM(session_key).encrypt(bytes(12), plaintext, None)
+
+
 def decode_item(value: Any) -> bytes:
     """encryptedData values are standard, padded base64 (the controller's StdEncoding, strict)."""
     if not isinstance(value, str):
@@ -203,7 +249,7 @@ def hybrid_decrypt(private_keys: list[rsa.RSAPrivateKey], ciphertext: bytes, lab
     if len(ciphertext) < rsa_len + 2:
         raise UnsealError("sealed data is too short")
     rsa_part, aes_part = ciphertext[2:2 + rsa_len], ciphertext[2 + rsa_len:]
-    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=label or None)
+    oaep = _oaep(label)
     for index, key in enumerate(private_keys):
         if key.key_size // 8 != rsa_len:
             continue
