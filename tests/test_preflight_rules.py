@@ -1,12 +1,14 @@
 """tools.preflight's rules on small repositories, against a platform written here (no program run):
 Flux's substitution, Flux's build, and each check's variants."""
 
+import dataclasses
 import shutil
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from kubesealpy import SealingScope
 
+from components.crypto import pem
 from tests import gitops_repo as g
 from tests import keyfactory as kf
 from tools.preflight.build import follow
@@ -275,6 +277,30 @@ def test_sealed_secrets_open_with_the_keys_where_they_land(tmp_path):
         "moved/wide.yaml: SealedSecret web/wide: is sealed (namespace-wide) for namespace apps, but targetNamespace of "
         "Kustomization flux-system/moved puts it in web, where it never opens",
     ]
+
+
+def test_a_sealed_secret_that_only_a_retired_key_opens_is_named_before_the_up_that_strands_it(tmp_path):
+    retired, unknown = kf.pair("preflight-rules-retired"), kf.pair("preflight-rules-unknown")
+    fingerprint = pem.public_key_fingerprint(pem.load_certificate(retired["cert"]).public_key())
+    files = {"cluster/ns.yaml": [g.obj("v1", "Namespace", "apps")],
+             "cluster/stale.yaml": [g.seal(retired["cert"], "apps", "stale"), g.seal(KEY["cert"], "apps", "fresh")],
+             "cluster/foreign.yaml": [g.seal(unknown["cert"], "apps", "foreign")]}
+    target = dataclasses.replace(platform(), retired=frozenset({fingerprint}))
+    applied = follow(g.write(tmp_path, files), target, None)
+    # The retired key comes with --keys (the stack's sealingKeys output from before the up that retires it).
+    keys = [*target.sealing_keys, serialization.load_pem_private_key(retired["key"].encode(), None)]
+    findings = all_findings(applied, target, keys)
+    assert [(f.check, f.line) for f in findings] == [
+        ("sealed-secrets", "cluster/foreign.yaml: SealedSecret apps/foreign: 1 of 1 item(s) do not open with the stack's "
+         "sealing keys (strict scope) — seal it again with the stack's certificate (pulumi stack output "
+         "sealingCertificate), or pass the key that sealed it with --keys"),
+        ("retired-keys", f"cluster/stale.yaml: SealedSecret apps/stale: 1 of 1 item(s) open only with key "
+         f"{fingerprint[:16]}, which belen:sealedSecrets.retireKeys retires: the stack's next `pulumi up` deletes it and "
+         f"strands them — re-seal it to the stack's sealingCertificate (python -m tools.keys reseal) and let Flux "
+         f"apply it before that up, or remove the key from retireKeys"),
+    ]
+    # Without the retirement, the same key opens it: nothing to report.
+    assert [f.name for f in all_findings(applied, platform(), keys)] == ["foreign"]
 
 
 def test_secret_sources_set_variables_whose_values_are_never_shown(tmp_path):

@@ -1,4 +1,4 @@
-"""Benchmarks, printed as figures (no pass/fail): run `python -m tools.bench [--quick]`.
+"""Benchmarks, printed as figures (no pass/fail): run `python -m tools.bench [--quick] [recovery]`.
 
 1. The offline render's whole-process CPU beside the bare-SDK floor: `python -m tools.render dev`
    mirroring certificates (RSA 2048, as cert-manager issues them) into 10 namespaces each, at 100,
@@ -7,7 +7,14 @@
 2. The longest chain of dependencies in each shipped stack's graph.
 3. `python -m tools.keys verify`, whole process, on 3,000 values sealed with one 4096-bit key,
    against the machine's limit (usable cores × the single-core RSA-OAEP decrypt rate for that key,
-   measured in the same run), with kubesealpy's unsealer (whole process too) beside it.
+   measured in the same run), with kubesealpy's unsealer (whole process too) beside it; then
+   `python -m tools.keys reseal` of the same values to a new 4096-bit key, against its limit (usable
+   cores × the single-core rate of one decrypt with the old key and one encrypt to the new).
+4. `recovery` (alone with `python -m tools.bench recovery`): belen's replica recovery beside the
+   sequential helm + kubectl script, and where belen's time goes, from the last drill report
+   (build/e2e/report.json, scenario recovery-vs-script). Measuring it takes the test bed's whole
+   session (a primary's state, the Git server, six fresh clusters: ./bin/e2e, or the theme alone),
+   so it is printed with the date and the load it was measured at, not run here.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ OPS = "organization/belen/ops"
 NAMESPACES_PER_CERT = 10
 TARGET_RENDER_RATIO = 1.25
 TARGET_VERIFY_SHARE = 0.85
+TARGET_RESEAL_SHARE = 0.80
 
 
 # --- 1. render against the floor ----------------------------------------------------------------
@@ -166,19 +174,23 @@ print(sum(len(unsealer.unseal(SealedSecret.model_validate(doc)).data or {}) for 
 """
 
 
-def decrypt_rate(key_pem: str, cert_pem: str, seconds: float) -> float:
-    """RSA-OAEP(SHA-256) private-key operations per second on one core, for this key."""
+def decrypt_rate(key_pem: str, cert_pem: str, seconds: float, reseal_to: str | None = None) -> float:
+    """RSA-OAEP(SHA-256) private-key operations per second on one core, for this key; with `reseal_to`
+    (a certificate), each followed by the public-key operation sealing the session key to it."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
     from components.crypto import pem
 
     key, public = pem.load_private_key(key_pem), pem.load_certificate(cert_pem).public_key()
+    target = pem.load_certificate(reseal_to).public_key() if reseal_to else None
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=b"apps/s0")
     ciphertext = public.encrypt(bytes(32), oaep)
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        key.decrypt(ciphertext, oaep)
+        session_key = key.decrypt(ciphertext, oaep)
+        if target is not None:
+            target.encrypt(session_key, oaep)
         done += 1
     return done / (time.perf_counter() - start)
 
@@ -216,11 +228,35 @@ def bench_verify(values: int, bits: int, rate_seconds: float) -> None:
         ours = values / timed_process(["-m", "tools.keys", "verify", "--keys", str(key_file), str(repo)],
                                       f"{values} item(s) opened, 0 failed")
         theirs = values / timed_process(["-c", KUBESEALPY_UNSEAL, str(key_file), str(repo)], str(values))
+        new_cert, _ = sealing.generate_key_pair(bits=bits)
+        (Path(tmp) / "new.pem").write_text(new_cert)
+        single_reseal = decrypt_rate(key, cert, rate_seconds, reseal_to=new_cert)
+        resealed = values / timed_process(["-m", "tools.keys", "reseal", "--keys", str(key_file),
+                                           "--cert", str(Path(tmp) / "new.pem"), str(repo)],
+                                          f"{values // per_secret} SealedSecret(s): {values // per_secret} re-sealed")
     limit = cores * single
     print(f"   single-core RSA-OAEP decrypt: {single:8.0f} /s; limit on {cores} core(s): {limit:8.0f} values/s")
     print(f"   tools.keys verify: {ours:8.0f} values/s = {ours / limit:.0%} of the limit (target ≥ {TARGET_VERIFY_SHARE:.0%})")
     print(f"   kubesealpy:        {theirs:8.0f} values/s (its Unsealer, whole process, one core)")
     print(f"   ratio (ours / kubesealpy): {ours / theirs:.2f}x")
+    reseal_limit = cores * single_reseal
+    print(f"   single-core decrypt + encrypt to the new key: {single_reseal:8.0f} /s; limit on {cores} core(s): "
+          f"{reseal_limit:8.0f} values/s")
+    print(f"   tools.keys reseal: {resealed:8.0f} values/s = {resealed / reseal_limit:.0%} of the limit "
+          f"(target ≥ {TARGET_RESEAL_SHARE:.0%}; the files are parsed twice and written)")
+
+
+# --- 4. recovery against the script peer (from the last drill report) ---------------------------
+
+def bench_recovery() -> None:
+    from tests.e2e.recovery import describe
+
+    path = _project_dir() / "build" / "e2e" / "report.json"
+    report = json.loads(path.read_text()) if path.exists() else {}
+    print(f"4. recovery vs the hand-written script, from {path.relative_to(_project_dir())} "
+          f"(finished {report.get('finished', 'never')})")
+    for line in describe(report):
+        print(f"   {line}")
 
 
 def _project_dir() -> Path:
@@ -230,12 +266,17 @@ def _project_dir() -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
+    parser.add_argument("section", nargs="?", choices=["recovery"], help="print only this section")
     args = parser.parse_args(argv)
+    if args.section == "recovery":
+        bench_recovery()
+        return 0
     (_project_dir() / "build").mkdir(exist_ok=True)
     print(f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPU(s)")
     bench_render([20] if args.quick else [100, 1000, 5000], repeats=1 if args.quick else 3)
     bench_chains()
     bench_verify(*((100, 2048, 0.2) if args.quick else (3000, 4096, 3.0)))
+    bench_recovery()
     return 0
 
 

@@ -2,10 +2,12 @@
 
     python -m tools.keys check FILE...                       describe and check keys (PEM pairs or kubectl backups)
     python -m tools.keys verify --keys FILE [--keys FILE] DIR   open every SealedSecret under DIR with the keys
+    python -m tools.keys reseal --keys FILE... --cert FILE DIR  re-encrypt every SealedSecret under DIR to CERT, in place
     python -m tools.keys import FILE --stack STACK           restore a kubectl backup into a stack's secret config
 
 A kubectl backup is what `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`
-prints (a v1 List or a single Secret). Exit 1 when any key or item has a problem; plaintext is never printed.
+prints (a v1 List or a single Secret); `pulumi stack output --show-secrets sealingKeys` (or `--json`, all
+outputs) is read too. Exit 1 when any key or item has a problem; plaintext is never printed.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import binascii
 import datetime as dt
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tools import cli
 
@@ -29,6 +32,7 @@ with cli.requirements():
     import yaml
 
     from components.crypto import pem, sealing
+    from tools import sealed_yaml
 
 # libyaml's parser when PyYAML has it: a GitOps checkout can hold megabytes of sealed values.
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -57,7 +61,8 @@ def load_key_items(paths: list[str]) -> list[KeyItem]:
             text = Path(path).read_text()
         except (OSError, UnicodeDecodeError) as exc:
             raise KeysError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-        if "-----BEGIN" in text:
+        # PEM files; a stack output (JSON) holds PEM text too, but starts as JSON does.
+        if "-----BEGIN" in text and not text.lstrip().startswith(("[", "{")):
             has_cert, has_key = "CERTIFICATE-----" in text, "PRIVATE KEY-----" in text
             if has_cert and has_key:
                 items.append(KeyItem(path, _blocks(text, "CERTIFICATE"), _blocks(text, "PRIVATE KEY")))
@@ -93,6 +98,9 @@ def _backup_items(path: str, text: str) -> list[KeyItem]:
         docs = [d for d in yaml.safe_load_all(text) if d]
     except yaml.YAMLError:
         raise KeysError(f"{path}: neither PEM nor YAML") from None
+    if len(docs) == 1 and (isinstance(docs[0], list) or docs[0] == "[secret]"
+                           or isinstance(docs[0], dict) and "sealingKeys" in docs[0]):
+        return _stack_output_items(path, docs[0])
     secrets = []
     for doc in docs:
         if isinstance(doc, dict) and doc.get("kind") == "List":
@@ -111,6 +119,16 @@ def _backup_items(path: str, text: str) -> list[KeyItem]:
     if not items:
         raise KeysError(f"{path}: holds no key Secrets")
     return items
+
+
+def _stack_output_items(path: str, output: Any) -> list[KeyItem]:
+    """The stack's sealingKeys output: `pulumi stack output --show-secrets sealingKeys`, or all outputs (`--json`)."""
+    keys = output["sealingKeys"] if isinstance(output, dict) else output
+    if keys in ("[secret]", ["secret"]):  # without --show-secrets: JSON, or the bare text read as YAML
+        raise KeysError(f"{path}: holds [secret] — write it with `pulumi stack output --show-secrets sealingKeys`")
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, dict) for k in keys):
+        raise KeysError(f"{path}: is not the stack's sealingKeys output (a list of {{cert, key}})")
+    return [KeyItem(f"{path} [{index}]", item.get("cert"), item.get("key")) for index, item in enumerate(keys)]
 
 
 def _b64(value: Any, path: str, name: str) -> str | None:
@@ -189,26 +207,49 @@ def _encrypted_data(doc: dict) -> dict:
     return (doc.get("spec") or {}).get("encryptedData") or {}
 
 
-def verify_one(file: str, doc: dict, private_keys: list) -> Verified:
+@dataclass
+class Opened:
+    """One SealedSecret's values opened as the controller opens them (under its scope's label)."""
+
+    namespace: str  # "-" for none (cluster-wide), "?" when a scope needs one and it has none
+    name: str
+    scope: str
+    label: bytes
+    plaintexts: dict[str, bytes]
+    failed: list[str]  # `item: why`, one a value that did not open
+
+
+def open_values(doc: dict, private_keys: list) -> Opened:
     meta = doc.get("metadata") or {}
     namespace, name = meta.get("namespace") or "", meta.get("name") or ""
     scope = sealing.scope_of(meta.get("annotations"))
     items = _encrypted_data(doc)
     if scope != "cluster-wide" and not namespace:
-        return Verified(file, "?", name, scope, 0, [f"{k}: no metadata.namespace to label it with" for k in items])
+        return Opened("?", name, scope, b"", {}, [f"{k}: no metadata.namespace to label it with" for k in items])
     label = sealing.encryption_label(scope, namespace, name)
-    opened, failed = 0, []
+    plaintexts, failed = {}, []
     for item_name, value in sorted(items.items()):
         try:
-            sealing.hybrid_decrypt(private_keys, sealing.decode_item(value), label)
-            opened += 1
+            plaintexts[item_name] = sealing.hybrid_decrypt(private_keys, sealing.decode_item(value), label)
         except sealing.UnsealError as exc:
             failed.append(f"{item_name}: {exc}")
-    return Verified(file, namespace or "-", name, scope, opened, failed)
+    return Opened(namespace or "-", name, scope, label, plaintexts, failed)
+
+
+def verify_one(file: str, doc: dict, private_keys: list) -> Verified:
+    opened = open_values(doc, private_keys)
+    return Verified(file, opened.namespace, opened.name, opened.scope, len(opened.plaintexts), opened.failed)
 
 
 def verify_all(documents: list[tuple[str, dict]], key_pems: list[str]) -> list[Verified]:
-    """verify_one for every document, in order; on every usable core when there is enough to open.
+    """verify_one for every document, in order; on every usable core when there is enough to open."""
+    return on_every_core(_verify_in_worker, documents, key_pems)
+
+
+def on_every_core(work: Callable[[str, dict], Any], documents: list[tuple[str, dict]], key_pems: list[str],
+                  cert_pem: str | None = None) -> list[Any]:
+    """`work(file, doc)` for every document, in order, with the keys (and a certificate to seal to)
+    loaded once per process; on every usable core when there is enough to open.
 
     Opening a value is one RSA private-key operation, and cryptography holds the GIL for it: only
     processes use more than one core. Each worker loads the keys once and keeps its own key order.
@@ -216,15 +257,15 @@ def verify_all(documents: list[tuple[str, dict]], key_pems: list[str]) -> list[V
     workers = min(usable_cores(), len(documents))
     values = sum(len(_encrypted_data(doc)) for _, doc in documents)
     if workers < 2 or values < PARALLEL_FROM:
-        keyring = [pem.load_private_key(text) for text in key_pems]
-        return [verify_one(file, doc, keyring) for file, doc in documents]
+        _load_worker_keys(key_pems, cert_pem)
+        return [work(file, doc) for file, doc in documents]
     # fork is the cheapest start, and safe only where no other thread could hold a lock (the CLI);
     # elsewhere (e.g. a test runner with threads) a fork server starts the workers.
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     # Small chunks: the last one decides when the slowest worker finishes.
     chunk = max(1, len(documents) // (workers * 32))
-    with context.Pool(workers, initializer=_load_worker_keys, initargs=(key_pems,)) as pool:
-        return pool.starmap(_verify_in_worker, documents, chunksize=chunk)
+    with context.Pool(workers, initializer=_load_worker_keys, initargs=(key_pems, cert_pem)) as pool:
+        return pool.starmap(work, documents, chunksize=chunk)
 
 
 def usable_cores() -> int:
@@ -232,26 +273,40 @@ def usable_cores() -> int:
 
 
 _WORKER_KEYS: list = []
+_WORKER_CERT: list = []  # the public key `reseal` seals to
 
 
-def _load_worker_keys(key_pems: list[str]) -> None:
+def _load_worker_keys(key_pems: list[str], cert_pem: str | None) -> None:
     _WORKER_KEYS[:] = [pem.load_private_key(text) for text in key_pems]
+    _WORKER_CERT[:] = [pem.load_certificate(cert_pem).public_key()] if cert_pem else []
 
 
 def _verify_in_worker(file: str, doc: dict) -> Verified:
     return verify_one(file, doc, _WORKER_KEYS)
 
 
-def cmd_verify(key_files: list[str], root: Path) -> int:
+def opening_keys(key_files: list[str]) -> list[sealing.SealingKey] | None:
+    """The keys, checked; None (problems printed) when one cannot be used. An expired key still opens what it sealed."""
     items = load_key_items(key_files)
     keys, problems = check_items(items)
-    hard = [p for p in problems if "expired" not in p.what]  # an expired key still opens what it sealed
+    hard = [p for p in problems if "expired" not in p.what]
     if hard:
         print_problems(items, hard, "keys")
-        return 2
+        return None
+    return keys
+
+
+def sealed_secrets_under(root: Path) -> tuple[list[tuple[str, dict]], list[str]]:
     if not root.is_dir():
         raise KeysError(f"{root} is not a folder — pass a checkout of your GitOps repository")
-    documents, skipped = find_sealed_secrets(root)
+    return find_sealed_secrets(root)
+
+
+def cmd_verify(key_files: list[str], root: Path) -> int:
+    keys = opening_keys(key_files)
+    if keys is None:
+        return 2
+    documents, skipped = sealed_secrets_under(root)
     results = verify_all(documents, [k.key_pem for k in keys])
     for r in results:
         status = "ok" if not r.failed else "FAILED"
@@ -264,6 +319,107 @@ def cmd_verify(key_files: list[str], root: Path) -> int:
     opened = sum(r.opened for r in results)
     print(f"{len(results)} SealedSecret(s) with {len(keys)} key(s): {opened} item(s) opened, {failed} failed")
     return 1 if failed else 0
+
+
+# --- reseal -------------------------------------------------------------------------------------
+
+@dataclass
+class Resealed:
+    file: str
+    opened: Opened
+    values: dict[str, str]  # item → its value sealed to the certificate; empty when left as it was
+
+
+def reseal_one(file: str, doc: dict, private_keys: list, public_key: Any) -> Resealed:
+    """Every value opened with the keys and sealed again to `public_key` under the same scope label;
+    none when any value does not open (the SealedSecret is left whole, as it was)."""
+    opened = open_values(doc, private_keys)
+    if opened.failed:
+        return Resealed(file, opened, {})
+    return Resealed(file, opened, {item: sealing.encode_item(sealing.hybrid_encrypt(public_key, plaintext, opened.label))
+                                   for item, plaintext in opened.plaintexts.items()})
+
+
+def _reseal_in_worker(file: str, doc: dict) -> Resealed:
+    resealed = reseal_one(file, doc, _WORKER_KEYS, _WORKER_CERT[0])
+    resealed.opened.plaintexts.clear()  # plaintext never leaves the worker
+    return resealed
+
+
+def sealing_certificate(path: str, now: dt.datetime) -> tuple[str, str]:
+    """(PEM, public-key fingerprint) of the certificate to seal to: kubeseal's rules (RSA, not expired)."""
+    todo = "pass the stack's certificate: pulumi stack output sealingCertificate > cert.pem"
+    try:
+        cert = pem.load_certificate(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeysError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except pem.PemError as exc:
+        raise KeysError(f"{path}: {exc} — {todo}") from None
+    public_key = cert.public_key()
+    if not isinstance(public_key, sealing.rsa.RSAPublicKey) or public_key.key_size < sealing.MIN_BITS:
+        raise KeysError(f"{path}: is not a certificate of an RSA key of at least {sealing.MIN_BITS} bits — {todo}")
+    if cert.not_valid_after_utc <= now:
+        raise KeysError(f"{path}: the certificate expired on {pem.rfc3339(cert.not_valid_after_utc)} — {todo}")
+    return pem.certificate_pem(cert), pem.public_key_fingerprint(public_key)
+
+
+def cmd_reseal(key_files: list[str], cert_file: str, root: Path) -> int:
+    keys = opening_keys(key_files)
+    if keys is None:
+        return 2
+    cert_pem, fingerprint = sealing_certificate(cert_file, dt.datetime.now(dt.timezone.utc))
+    documents, skipped = sealed_secrets_under(root)
+    results = on_every_core(_reseal_in_worker, documents, [k.key_pem for k in keys], cert_pem)
+    unplaced = write_resealed(root, documents, results)
+    left = 0
+    for (_, doc), r in zip(documents, results):
+        subject = f"{r.file}: {r.opened.namespace}/{r.opened.name} [{r.opened.scope}]"
+        total = len(_encrypted_data(doc))
+        if r.values and id(r) not in unplaced:
+            print(f"{subject} {total} value(s) re-sealed")
+            continue
+        left += 1
+        if r.opened.failed:
+            print(f"{subject} left as it was: {len(r.opened.failed)} of {total} value(s) open with none of the keys")
+            for failure in r.opened.failed:
+                print(f"    {failure}")
+        elif total:
+            print(f"{subject} left as it was: its values could not be found in the file's text one by one")
+    for path in skipped:
+        print(f"warning: {path} is not valid YAML; not searched", file=sys.stderr)
+    print(f"{len(results)} SealedSecret(s): {len(results) - left} re-sealed to key {fingerprint[:16]}, "
+          f"{left} left as they were")
+    return 1 if left else 0
+
+
+def write_resealed(root: Path, documents: list[tuple[str, dict]], results: list[Resealed]) -> set[int]:
+    """Each file with new values written in place of the old ones, nothing else changed; returns the
+    ids of results whose values could not be placed (the file's text did not match its YAML)."""
+    by_file: dict[str, list[tuple[dict, Resealed]]] = {}
+    for (file, doc), result in zip(documents, results):
+        by_file.setdefault(file, []).append((doc, result))
+    unplaced: set[int] = set()
+    for file, pairs in by_file.items():
+        path = root / file
+        text = path.read_bytes().decode()
+        located = sealed_yaml.sealed_documents(text)
+        edits = []
+        for index, (doc, result) in enumerate(pairs):
+            spans = located[index].values if len(located) == len(pairs) else {}
+            old = _encrypted_data(doc)
+            if not result.values:
+                continue
+            if set(spans) != set(old) or any(spans[item].value != old[item] for item in old):
+                unplaced.add(id(result))
+                continue
+            edits.extend((spans[item], value) for item, value in result.values.items())
+        if edits:
+            new = sealed_yaml.replaced(text, edits)
+            temp = path.with_name(f".{path.name}.reseal")
+            temp.write_bytes(new.encode())
+            shutil.copymode(path, temp)
+            os.replace(temp, path)  # whole or not at all
+    return unplaced
 
 
 # --- import -------------------------------------------------------------------------------------
@@ -297,6 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     verify = sub.add_parser("verify", help="open every SealedSecret under DIR with the keys")
     verify.add_argument("--keys", action="append", required=True, metavar="FILE")
     verify.add_argument("dir", metavar="DIR")
+    reseal = sub.add_parser("reseal", help="re-encrypt every SealedSecret under DIR to a certificate, in place")
+    reseal.add_argument("--keys", action="append", required=True, metavar="FILE")
+    reseal.add_argument("--cert", required=True, metavar="FILE")
+    reseal.add_argument("dir", metavar="DIR")
     restore = sub.add_parser("import", help="restore a kubectl backup into a stack's secret config")
     restore.add_argument("file", metavar="FILE")
     restore.add_argument("--stack", required=True)
@@ -306,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_check(args.files, dt.datetime.now(dt.timezone.utc))
         if args.command == "verify":
             return cmd_verify(args.keys, Path(args.dir))
+        if args.command == "reseal":
+            return cmd_reseal(args.keys, args.cert, Path(args.dir))
         return cmd_import(args.file, args.stack)
     except KeysError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""The eight checks: every object Flux applies, against what belen's platform and the repository hold."""
+"""The checks: every object Flux applies, against what belen's platform and the repository hold."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from components.crypto import sealing
+from components.crypto import pem, sealing
 from components.settings.reader import BUILT_IN_NAMESPACES
 from tools import keys as key_tools
 from tools.preflight.apis import ANY, CLUSTER_SCOPED, CONTROLLER_APIS, NAMESPACED, REMOVED_KUBERNETES_APIS, TRAEFIK_APIS
@@ -47,11 +47,18 @@ class Context:
     replica: Replica
     platform: Platform
     sealing_keys: list[Any] | None  # private keys; None: unknown offline, SealedSecrets are not checked
+    retired_keys: list[Any]  # private keys among the given ones that the stack's next up retires
 
 
 def all_findings(applied: Applied, platform: Platform, sealing_keys: list[Any] | None) -> list[Finding]:
-    """The build's findings and every check's, once each (an object two Kustomizations apply fails once), in order."""
-    context = Context(Replica([*platform.objects, *applied.objects]), platform, sealing_keys)
+    """The build's findings and every check's, once each (an object two Kustomizations apply fails once), in order.
+
+    Keys the stack retires (belen:sealedSecrets.retireKeys) open nothing after its next up: they are
+    set apart, to name the SealedSecrets that only they open.
+    """
+    retired = [k for k in sealing_keys or [] if _fingerprint(k) in platform.retired]
+    active = None if sealing_keys is None else [k for k in sealing_keys if _fingerprint(k) not in platform.retired]
+    context = Context(Replica([*platform.objects, *applied.objects]), platform, active, retired)
     found = {*applied.findings, *(f for obj in applied.objects for check in CHECKS for f in check(obj, context))}
     return sorted(found, key=lambda f: (f.file, f.kind, f.namespace, f.name, CHECK_NAMES.index(f.check), f.problem))
 
@@ -73,10 +80,31 @@ def sealed_secrets(obj: Obj, context: Context) -> Iterator[Finding]:
                          f"targetNamespace")
         return
     total = result.opened + len(result.failed)
+    retirees = _retired_openers(obj, context)
+    if retirees:
+        yield Finding.of("retired-keys", obj, f"{len(result.failed)} of {total} item(s) open only with key "
+                         f"{', '.join(retirees)}, which belen:sealedSecrets.retireKeys retires: the stack's next "
+                         f"`pulumi up` deletes it and strands them",
+                         "re-seal it to the stack's sealingCertificate (python -m tools.keys reseal) and let Flux apply "
+                         "it before that up, or remove the key from retireKeys")
+        return
     yield Finding.of("sealed-secrets", obj, f"{len(result.failed)} of {total} item(s) do not open with the stack's "
                      f"sealing keys ({scope} scope)",
                      "seal it again with the stack's certificate (pulumi stack output sealingCertificate), "
                      "or pass the key that sealed it with --keys")
+
+
+def _retired_openers(obj: Obj, context: Context) -> list[str]:
+    """The retired keys (fingerprints, shortened) that open what the active keys do not, when together they open it all."""
+    if not context.retired_keys or key_tools.verify_one(
+            obj.file, obj.doc, [*context.sealing_keys, *context.retired_keys]).failed:
+        return []
+    return [_fingerprint(key)[:16] for key in context.retired_keys
+            if key_tools.verify_one(obj.file, obj.doc, [key]).opened]
+
+
+def _fingerprint(private_key: Any) -> str:
+    return pem.public_key_fingerprint(private_key.public_key())
 
 
 def _in(obj: Obj, namespace: str) -> dict[str, Any]:

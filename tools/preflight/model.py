@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The checks, in the order findings are counted; `build` is a path Flux cannot build at all.
-CHECK_NAMES = ("sealed-secrets", "secret-stores", "issuers", "ingress-classes", "substitutions",
+CHECK_NAMES = ("sealed-secrets", "retired-keys", "secret-stores", "issuers", "ingress-classes", "substitutions",
           "flux-references", "api-versions", "namespaces", "build")
 
 

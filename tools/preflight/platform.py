@@ -24,6 +24,7 @@ class Platform:
     generated_key: bool  # the stack generates its key: unknown offline
     ingress_class: str  # served, and the default class, whether belen installs Traefik or the cluster ships it
     ingress_installed: bool
+    retired: frozenset[str] = frozenset()  # fingerprints of the keys the stack's next up deletes (retireKeys)
 
     @property
     def kustomizations(self) -> list[Obj]:
@@ -53,6 +54,7 @@ def platform_of(run: mockrun.Run, stack: str) -> Platform:
         generated_key=generated,
         ingress_class=str(run.outputs["ingressClass"].value),
         ingress_installed=bool(run.outputs["ingressInstalled"].value),
+        retired=frozenset(run.outputs["retiredSealingKeyFingerprints"].value or ()),
     )
 
 
