@@ -204,16 +204,17 @@ class _KeysKnown(mockrun.BelenMocks):
     PAIRS: dict = {}
 
     def new_resource(self, args):
-        if args.typ.endswith("GeneratedSealingKey"):
+        if args.typ.endswith("GeneratedSealingKey") and args.name in self.PAIRS:
             pair = self.PAIRS[args.name]
             return fingerprint(pair), {**args.inputs, "cert": pair["cert"], "key": pair["key"]}
         return super().new_resource(args)
 
 
-def deployed(monkeypatch, overrides):
-    """The homelab program with keys generated (three generations), as a deployment would read them back."""
+def deployed(monkeypatch, overrides, generations=3):
+    """The homelab program with keys generated (`generations` of them exist), as a deployment reads them back."""
     base = "homelab-sealed-secrets-generated-key"
-    monkeypatch.setattr(_KeysKnown, "PAIRS", {base: GENERATED[0], f"{base}-2": GENERATED[1], f"{base}-3": GENERATED[2]})
+    names = [base, f"{base}-2", f"{base}-3"][:generations]
+    monkeypatch.setattr(_KeysKnown, "PAIRS", dict(zip(names, GENERATED)))
     monkeypatch.setattr(mockrun, "BelenMocks", _KeysKnown)
     config, secret_keys = render.load_config("homelab", [*render_inputs("homelab"), overrides])
     return mockrun.run_main(stack="homelab", config=config, secret_keys=secret_keys)
@@ -235,6 +236,15 @@ def test_a_retired_generated_key_is_deleted_and_the_others_stay(monkeypatch):
     assert run.outputs["sealingKeyFingerprints"].value == fps[1:]
     assert [k["cert"] for k in run.outputs["sealingKeys"].value] == [p["cert"] for p in GENERATED[1:]]
     assert run.outputs["sealingCertificate"].value == GENERATED[2]["cert"]
+
+
+def test_older_keys_are_retired_or_kept_in_a_preview_that_makes_the_newest(monkeypatch):
+    fps = [fingerprint(p) for p in GENERATED]
+    run = deployed(monkeypatch, {"belen:sealedSecrets": {"keyGeneration": 3, "retireKeys": [fps[0]]}}, generations=2)
+    registered = {r.name for r in run.resources}
+    assert f"homelab-sealed-secrets-retired-{fps[0][:16]}" in registered
+    assert {"homelab-sealed-secrets-generated-key-2-secret", "homelab-sealed-secrets-generated-key-3-secret"} <= registered
+    assert "homelab-sealed-secrets-generated-key-secret" not in registered
 
 
 @pytest.mark.parametrize("which, message", [(2, "is the newest key"), (None, "is none of the stack's keys")])
