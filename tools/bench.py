@@ -36,8 +36,7 @@ import yaml
 OPS = "organization/belen/ops"
 NAMESPACES_PER_CERT = 10
 TARGET_RENDER_RATIO = 1.25
-TARGET_VERIFY_SHARE = 0.85
-TARGET_RESEAL_SHARE = 0.80
+TARGET_VERIFY_SHARE = 0.85  # of the limit, for verify and for reseal (each against its own)
 
 
 # --- 1. render against the floor ----------------------------------------------------------------
@@ -243,7 +242,7 @@ def bench_verify(values: int, bits: int, rate_seconds: float) -> None:
     print(f"   single-core decrypt + encrypt to the new key: {single_reseal:8.0f} /s; limit on {cores} core(s): "
           f"{reseal_limit:8.0f} values/s")
     print(f"   tools.keys reseal: {resealed:8.0f} values/s = {resealed / reseal_limit:.0%} of the limit "
-          f"(target ≥ {TARGET_RESEAL_SHARE:.0%}; the files are parsed twice and written)")
+          f"(target ≥ {TARGET_VERIFY_SHARE:.0%}); {resealed / ours:.2f}x verify's rate")
 
 
 # --- 4. recovery against the script peer (from the last drill report) ---------------------------
