@@ -177,6 +177,12 @@ def test_a_new_key_is_created_after_the_newest_certificate_even_in_the_same_seco
     assert keys[2].not_before > max(k.not_before for k in keys[:2]), "the controller orders by NotBefore"
 
 
+def test_a_key_and_a_deletion_are_never_redone_whatever_their_inputs_become():
+    olds, news = {"cert": "a", "key": "b", "after": "2020-01-01T00:00:00+00:00"}, {"cert": None, "key": None, "after": "x"}
+    assert not _SealingKeyProvider().diff("id", olds, news).changes
+    assert not retired_sealing_key._RetireProvider().diff("ns/n", {"namespace": "ns"}, {"namespace": "other"}).changes
+
+
 # --- retirement -----------------------------------------------------------------------------------
 
 def test_a_retired_restored_key_is_deleted_from_the_cluster_before_the_controller_restarts():
