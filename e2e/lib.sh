@@ -40,3 +40,10 @@ contexts: [{name: $namespace-$account, context: {cluster: cluster, user: $namesp
 current-context: $namespace-$account
 KUBECONFIG
 }
+
+# flux_operator_src: the Flux Operator module's source in the module cache (downloaded if needed; its
+# go.mod asks for Go 1.27); config/data there holds the Flux manifests the operator image ships in /data
+flux_operator_src() {
+  (cd "$(dirname "${BASH_SOURCE[0]}")" && GOTOOLCHAIN="$FLUX_OPERATOR_GOTOOLCHAIN" GOFLAGS=-mod=mod go mod download -json \
+    "github.com/controlplaneio-fluxcd/flux-operator@$FLUX_OPERATOR_VERSION") | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
+}
