@@ -81,7 +81,8 @@ class CertManager(pulumi.ComponentResource):
                 f"{name}-certificate-{certificate.name}", certificate.name, certificate.namespace,
                 _certificate_spec(certificate), depends_on)
 
-        self.ready: list[pulumi.Resource] = list(self._issuers.values())
+        # Flux starts once every issuer is Ready and every Certificate issued: apps find their Secrets.
+        self.ready: list[pulumi.Resource] = [*self._issuers.values(), *self.certificates.values()]
         self.exports: dict[str, pulumi.Input] = {
             "clusterIssuers": [issuer.name for issuer in settings.issuers],
             "certificates": {c.name: {"namespace": c.namespace, "secretName": c.secret_name}

@@ -89,7 +89,8 @@ class ExternalSecrets(pulumi.ComponentResource):
             ))
         metadata: dict[str, Any] = {"name": store.name}
         if store.wait_ready:
-            # Ready means ESO validated the store against its backend: Flux then starts on stores that work.
+            # Ready means ESO built a client for the backend and, where the provider can check it, that the
+            # credentials may read: Flux then starts on stores that work as far as ESO can tell.
             metadata["annotations"] = await_ready(store.ready_timeout_seconds)
 
         def ref(key: str) -> dict[str, str]:

@@ -79,7 +79,8 @@ class TlsContinuousSync(pulumi.ComponentResource):
             kind="ClusterSecretStore",
             metadata={"name": CONTINUOUS_STORE, "labels": MANAGED_BY, "annotations": await_ready(READY_TIMEOUT_SECONDS)},
             spec=access.apply(lambda a: store_spec(a, args.operator.namespace, namespaces)),
-            # After the awaited release: its CRDs and webhook serve. Ready means ESO's validation passed.
+            # After the awaited release: its CRDs and webhook serve. A wrong CA or token leaves the store
+            # Ready (ESO cannot check them); the ExternalSecrets below, awaited too, catch it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator.release, token]),
         )
         has_ca = pulumi.Output.unsecret(args.bundles.apply(lambda bundles: {n: bool(b.ca) for n, b in bundles.items()}))

@@ -46,6 +46,7 @@ class TlsReaders(pulumi.ComponentResource):
         super().__init__("belen:index:TlsReaders", name, None, opts)
         access: dict[str, dict[str, Any]] = {}  # environment → where and what it reads
         token_data: dict[str, pulumi.Output[Any]] = {}  # environment → its token Secret's data
+        self.ready: list[pulumi.Resource] = []  # each token: it comes after its account, Role and binding
         for environment, names in sorted(args.readers.items()):
             certificates = [args.certificates[n] for n in names]
             namespace = certificates[0].namespace  # one per environment (settings check)
@@ -74,11 +75,11 @@ class TlsReaders(pulumi.ComponentResource):
             access[environment] = {"server": args.api_server.url, "caBundle": args.api_server.ca_bundle,
                                    "namespace": namespace, "secrets": {c.name: c.secret_name for c in certificates}}
             token_data[environment] = token.data
+            self.ready.append(token)
         self.exports: dict[str, pulumi.Input] = {
             "tlsReaders": pulumi.Output.secret(pulumi.Output.all(**token_data).apply(
                 lambda data: readers_output(access, data))),
         }
-        self.ready: list[pulumi.Resource] = []
         self.register_outputs(self.exports)
 
 

@@ -47,3 +47,16 @@ flux_operator_src() {
   (cd "$(dirname "${BASH_SOURCE[0]}")" && GOTOOLCHAIN="$FLUX_OPERATOR_GOTOOLCHAIN" GOFLAGS=-mod=mod go mod download -json \
     "github.com/controlplaneio-fluxcd/flux-operator@$FLUX_OPERATOR_VERSION") | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
 }
+
+# read_workload KUBECONFIG SELECTOR CONTAINER: what a kubelet would run for CONTAINER of the cluster's
+# one Deployment matching SELECTOR; sets namespace, account, args (array) and env (array of NAME=value)
+read_workload() {
+  local spec line lines
+  spec="$("$bin/kubectl" --kubeconfig "$1" get deployments -A -l "$2" -o json \
+    | python3 "$(dirname "${BASH_SOURCE[0]}")/workload_spec.py" "$3")" || return 1
+  mapfile -t lines <<<"$spec"
+  namespace="${lines[0]}" account="${lines[1]}" args=() env=()
+  for line in "${lines[@]:2}"; do
+    case "$line" in arg\ *) args+=("${line#arg }") ;; env\ *) env+=("${line#env }") ;; esac
+  done
+}

@@ -348,7 +348,7 @@ def cert_manager_settings(config, ca_key_pairs=None, acme_credentials=None):
     return settings
 
 
-def test_only_http01_certificates_wait_for_the_http01_dependencies_and_ready_lists_every_issuer():
+def test_only_http01_certificates_wait_for_the_http01_dependencies_and_ready_lists_every_issuer_and_certificate():
     settings = cert_manager_settings({
         "issuers": [
             {"name": "web", "acme": {"email": "a@example.org", "server": "letsencrypt", "http01": {}}},
@@ -373,7 +373,7 @@ def test_only_http01_certificates_wait_for_the_http01_dependencies_and_ready_lis
     assert waits == {"w": True, "d": False, "s": False}
     component = made["cm"]
     assert sorted(component.certificates) == ["d", "s", "w"]
-    assert len(component.ready) == 3
+    assert len(component.ready) == 3 + 3  # Flux starts once every issuer is Ready and every certificate issued
     component_type = graph.one("belen:index:CertManager")
     assert all(r.parent == component_type.urn for r in graph.objects("ClusterIssuer") + graph.objects("Certificate"))
 

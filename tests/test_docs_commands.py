@@ -281,6 +281,12 @@ def workspace(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     (project / "sealing-keys.yaml").write_text(kf.backup_yaml(outputs["sealingKeys"]))
     # The reader's checkout of the GitOps repository the homelab's Flux syncs, sealed for its keys.
     checkout = gitops_repo.write(home / "src/homelab-gitops", gitops_repo.clean_files(outputs["sealingCertificate"]))
+    # README "Rotating the sealing key": the stack's keys and certificate as `pulumi stack output` wrote
+    # them, the newest key alone, and the GitOps checkout beside the project.
+    (project / "keys.json").write_text(json.dumps(outputs["sealingKeys"]))
+    (project / "new.json").write_text(json.dumps(outputs["sealingKeys"][-1:]))
+    (project / "cert.pem").write_text(outputs["sealingCertificate"])
+    gitops_repo.write(root / "gitops", gitops_repo.clean_files(outputs["sealingCertificate"]))
     env = {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "HOME": str(home),
@@ -416,7 +422,7 @@ def unknown_setting(key: str, stack: str | None) -> list[str]:
     """belen's `unknown setting` lines for `key` set (to a dummy value) over the stack's own settings."""
     values = dict(stack_file(stack)) if stack in STACKS else {}
     top, _, rest = key.partition(".")
-    values[top] = nested(values.get(top), rest.split(".") if rest else [], "dummy")
+    values[top] = nested(values.get(top), path_parts(rest), "dummy")
     secret_keys = {k for k in values if k.removeprefix("belen:") in SECRET_KEYS}
     try:
         load_settings(StackConfig(values, frozenset(secret_keys)), stack or "docs")
@@ -430,9 +436,19 @@ def stack_file(stack: str) -> dict[str, Any]:
     return yaml.safe_load((PROJECT_DIR / f"stacks/Pulumi.{stack}.yaml").read_text()).get("config") or {}
 
 
-def nested(current: Any, path: list[str], value: Any) -> Any:
+def path_parts(path: str) -> list[str | int]:
+    """`a.b[0].c` as `pulumi config set --path` reads it: ["a", "b", 0, "c"]."""
+    return [int(index) if index else name for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path)]
+
+
+def nested(current: Any, path: list[str | int], value: Any) -> Any:
     if not path:
         return value
+    if isinstance(path[0], int):
+        items = list(current) if isinstance(current, list) else []
+        items.extend([None] * (path[0] + 1 - len(items)))
+        items[path[0]] = nested(items[path[0]], path[1:], value)
+        return items
     mapping = dict(current) if isinstance(current, dict) else {}
     mapping[path[0]] = nested(mapping.get(path[0]), path[1:], value)
     return mapping

@@ -57,24 +57,37 @@ def up(tmp_path, standins):
 ALL_PRESENT = {"docker": "exit 0", "kind": "exit 0", "pulumi": "exit 0"}
 
 
-@pytest.mark.parametrize("missing, message", [
-    ("docker", "error: docker is not installed — install Docker"),
-    ("kind", "error: kind is not installed — install kind"),
-    ("pulumi", "error: pulumi is not installed — install the Pulumi CLI"),
-])
-def test_stops_with_a_clear_message_when_a_tool_is_missing(tmp_path, missing, message):
+TEST_BED = ["venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt",
+            "venv/bin/python -m e2e.local_stack up"]
+
+
+@pytest.mark.parametrize("missing", ["docker", "kind", "pulumi"])
+def test_runs_the_local_stack_on_the_test_bed_when_a_tool_is_missing(tmp_path, missing):
     standins = {k: v for k, v in ALL_PRESENT.items() if k != missing}
     proc, calls = up(tmp_path, standins)
-    assert proc.returncode == 1
-    assert message in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert f"no {missing} here: bringing the local stack up on belen's test bed instead" in proc.stdout
+    assert [c for c in calls if c.startswith("venv/bin/python")] == TEST_BED
     assert not [c for c in calls if c.startswith(("kind create", "pulumi"))]
 
 
-def test_stops_when_docker_is_not_running(tmp_path):
+def test_runs_on_the_test_bed_when_docker_is_not_running(tmp_path):
     proc, calls = up(tmp_path, {**ALL_PRESENT, "docker": "exit 1"})
-    assert proc.returncode == 1
-    assert "Docker is installed but not running" in proc.stderr
-    assert calls == ["docker info"]
+    assert proc.returncode == 0, proc.stderr
+    assert "no a running Docker engine" not in proc.stdout and "no running Docker engine here" in proc.stdout
+    assert calls == ["docker info", *TEST_BED]
+
+
+def test_down_stops_the_test_bed_cluster_and_the_kind_cluster(tmp_path):
+    env = sandbox(tmp_path, ALL_PRESENT)
+    project = project_copy(tmp_path)
+    (project / "build" / "up-local" / "local").mkdir(parents=True)
+    (project / "build" / "up-local" / "local" / "kubeconfig").write_text("")
+    proc = subprocess.run(["bash", str(project / "bin" / "up-local"), "--down"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    calls = Path(env["STANDIN_LOG"]).read_text().splitlines()
+    assert calls == [TEST_BED[0], "venv/bin/python -m e2e.local_stack down", "kind delete cluster --name belen-local"]
 
 
 def test_creates_the_cluster_then_brings_up_the_local_stack_on_a_file_backend(tmp_path):

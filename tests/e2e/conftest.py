@@ -1,8 +1,11 @@
-"""The drill's session: two local clusters, the charts, and build/e2e/report.json.
+"""The drill's session: the clusters, the charts, the Git server, the two long-lived stacks, and
+build/e2e/report.json.
 
 Run by ./bin/e2e (which builds or finds the toolchain first); the unit suite never collects it.
-Each test is one scenario, named by its `scenario` marker ("1-primary" …); they run in file order
-and share the clusters and stacks.
+Each test is one scenario, named by its `scenario` marker ("1-primary" …). The theme files run in
+the order of their names (test_1_… first) and share what is set up here: the homelab (primary and
+ops-like) and cloud (replica, dev-like) clusters and stacks live for the whole session; scenarios
+that need a cluster of their own take one from `fresh_cluster`.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import time
 import pytest
 import yaml
 
-from tests.e2e import testbed
+from e2e import testbed
+from tests.e2e.drill_config import CLOUD, HOMELAB, cloud_config, drill_ca, gitops_repository, homelab_config
 
 REPORT = testbed.BUILD / "report.json"
 _results: list[dict] = []
 _notes: dict[str, str] = {}
-_figures: dict[str, float] = {}
+_figures: dict[str, object] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,8 +55,8 @@ def note(request: pytest.FixtureRequest):
 
 
 @pytest.fixture(scope="session")
-def figures() -> dict[str, float]:
-    """Figures for the report's top level (recovery_seconds)."""
+def figures() -> dict[str, object]:
+    """Figures for the report's top level (recovery_seconds, tls_propagation_seconds …)."""
     return _figures
 
 
@@ -68,27 +72,72 @@ def charts() -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def clusters(request: pytest.FixtureRequest) -> dict[str, testbed.Cluster]:
+def toolchain() -> None:
     if not testbed.toolchain_cached():
         pytest.fail("the test-bed toolchain is not built: run e2e/build-toolchain (./bin/e2e does)")
-    keep = request.config.getoption("--keep")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def image_mirror(request: pytest.FixtureRequest, toolchain):
+    """The loopback image mirror every stack pulls from (drill_config.mirror()), for the whole session."""
+    mirror = testbed.ImageMirror()
+    yield mirror
+    if not request.config.getoption("--keep"):
+        mirror.stop()
+
+
+@pytest.fixture(scope="session")
+def fresh_cluster(request: pytest.FixtureRequest, toolchain):
+    """fresh_cluster(name): a new empty cluster (a previous one of that name is deleted first), stopped
+    at the end of the session unless --keep."""
     started: dict[str, testbed.Cluster] = {}
-    try:
-        for name in ("homelab", "cloud"):
-            cluster = testbed.Cluster(name)
-            cluster.down()  # a previous --keep run's
-            cluster.up()
-            started[name] = cluster
-        yield started
-    finally:
-        if not keep:
-            for cluster in started.values():
-                cluster.down()
+
+    def start(name: str) -> testbed.Cluster:
+        cluster = testbed.Cluster(name)
+        cluster.down()
+        cluster.up()
+        started[name] = cluster
+        return cluster
+
+    yield start
+    if not request.config.getoption("--keep"):
+        for cluster in started.values():
+            cluster.down()
 
 
 @pytest.fixture(scope="session")
 def project() -> testbed.Project:
     return testbed.Project()
+
+
+@pytest.fixture(scope="session")
+def git():
+    server = testbed.GitServer()
+    server.commit(gitops_repository(), "apps")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def homelab(fresh_cluster, project, charts, git) -> testbed.Stack:
+    """The primary (and ops-like publisher of its certificate)."""
+    cluster = fresh_cluster("homelab")
+    stack = testbed.Stack(HOMELAB, cluster)
+    stack.configure(homelab_config(charts, git.url, cluster.api_server()))
+    stack.init()
+    # A secret set as README tells users: nested, with --path (the real engine's nested secure values).
+    for part, pem in drill_ca().items():
+        stack.set_secret(f"caKeyPair.drill-ca.{part}", pem)
+    return stack
+
+
+@pytest.fixture(scope="session")
+def cloud(fresh_cluster, project, charts, git) -> testbed.Stack:
+    """The replica of the homelab (and dev-like mirror of its certificate)."""
+    stack = testbed.Stack(CLOUD, fresh_cluster("cloud"))
+    stack.configure(cloud_config(charts, git.url))
+    stack.init()
+    return stack
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -100,6 +149,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "components": _components(),
         "toolchain": _toolchain(),
         "recovery_seconds": _figures.get("recovery_seconds"),
+        **{key: value for key, value in _figures.items() if key != "recovery_seconds"},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }, indent=2) + "\n")
 
@@ -134,22 +184,36 @@ def _chart(key: str, module: str, version: str) -> str:
 
 
 def _components() -> list[dict[str, str]]:
-    """What runs for real on the test bed and what is a stand-in (see README "Replica drill")."""
+    """What runs for real on the test bed and what is a stand-in (see docs/drill.md)."""
     pins = _pins()
     return [
         {"name": "sealed-secrets", "controller": "real",
          "chart": _chart("sealedSecrets", "github.com/bitnami/sealed-secrets", pins["SEALED_SECRETS_VERSION"])},
         {"name": "cert-manager", "controller": "stand-in",
          "chart": _chart("certManager", "github.com/cert-manager/cert-manager", pins["CERT_MANAGER_VERSION"])},
-        {"name": "external-secrets", "controller": "stand-in",
+        # The controller from the newest module the proxy serves whole, with the chart's args, its own
+        # ServiceAccount, the fake and kubernetes providers; the webhook and cert-controller do not run.
+        {"name": "external-secrets", "controller": f"real github.com/external-secrets/external-secrets@"
+                                                   f"{pins['ESO_CONTROLLER_VERSION']} (e2e/eso)",
          "chart": _chart("externalSecrets", "github.com/external-secrets/external-secrets",
                          pins["EXTERNAL_SECRETS_VERSION"])},
         {"name": "traefik", "chart": "none", "controller": "none"},
-        # The chart is packed from the operator module's FluxInstance CRD; e2e/standins.py plays the operator.
-        {"name": "flux-operator", "chart": "stand-in", "controller": "stand-in"},
-        # Installed from the FluxInstance's manifests (kwok fakes those pods); the real ones run as host processes.
-        {"name": "flux source-controller", "chart": "none", "controller": "real"},
-        {"name": "flux kustomize-controller", "chart": "none", "controller": "real"},
+        # The operator from its module, pulling Flux's manifests from the loopback mirror; its chart is packed
+        # from the module's install manifests (the chart repository is not served).
+        {"name": "flux-operator", "chart": f"stand-in (e2e/charts: the install manifests of github.com/"
+                                           f"controlplaneio-fluxcd/flux-operator@{pins['FLUX_OPERATOR_VERSION']})",
+         "controller": f"real github.com/controlplaneio-fluxcd/flux-operator@{pins['FLUX_OPERATOR_VERSION']}"},
+        # Installed by the operator (kwok fakes those pods); the real ones run as host processes on their
+        # Deployments' ServiceAccounts.
+        {"name": "flux source-controller", "chart": "none",
+         "controller": f"real github.com/fluxcd/source-controller@{pins['FLUX_SOURCE_CONTROLLER_VERSION']}"},
+        {"name": "flux kustomize-controller", "chart": "none",
+         "controller": f"real github.com/fluxcd/kustomize-controller@{pins['FLUX_KUSTOMIZE_CONTROLLER_VERSION']}"},
+        {"name": "image mirror", "chart": "none",
+         "controller": f"real crane registry serve, github.com/google/go-containerregistry@"
+                       f"{pins['GO_CONTAINERREGISTRY_VERSION']} (e2e/oci-mirror)"},
         # kwok fakes nodes and kubelets: pods are scheduled and marked Ready, no container runs.
         {"name": "kwok (nodes and pods)", "chart": "none", "controller": "stand-in"},
+        # Its module is not served: e2e/langhost runs the SDK's own pulumi-language-python-exec.
+        {"name": "pulumi language host (python)", "chart": "none", "controller": "stand-in"},
     ]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-HOMELAB, CLOUD, BAD = "drill-homelab", "drill-cloud", "drill-bad"
+from e2e import testbed
+
+HOMELAB, CLOUD, BAD, REPLICA = "drill-homelab", "drill-cloud", "drill-bad", "drill-replica"
 APPS = "drill-apps"
-# The cloud replica pulls every image from this mirror (belen:images.registry).
-MIRROR = "mirror.drill.test/belen"
+CERTS = "drill-certs"  # where ops' certificates are issued
 FLUX_PATH = "./clusters/homelab"  # the replica syncs the homelab's folder
 # The three scopes a SealedSecret can have, each with its own plaintext.
 SEALED = {
@@ -19,26 +25,41 @@ SEALED = {
 }
 
 
-def platform(name: str, charts: dict, git_url: str, image_registry: str) -> dict[str, Any]:
-    """The settings both drill stacks share: a fake store, a self-signed issuer and a certificate,
-    Flux syncing the drill's repository, every chart from its local path."""
+# An ExternalSecret in Git reads the `fake` store: (its Secret's name, the data ESO must write).
+FROM_STORE = ("greeting", {"greeting": "hello from the drill"})
+
+
+def mirror() -> str:
+    """The session's loopback image mirror (conftest starts it): every stack's belen:images.registry,
+    as in an air-gapped cluster — the Flux Operator pulls Flux's manifests artifact from it."""
+    return (testbed.BUILD / "oci-mirror" / "mirror").read_text().strip()
+
+
+def platform(name: str, environment: str, charts: dict, git_url: str, image_registry: str = "") -> dict[str, Any]:
+    """The settings every drill stack shares: a fake store, a self-signed issuer and a certificate,
+    Flux (the versions the operator module ships) syncing the drill's repository, every chart from its
+    local path, every image from the mirror (`image_registry`, the apps' own, is data: no pod runs)."""
     return {
-        "belen:cluster": {"name": name, "environment": "homelab"},
+        "belen:cluster": {"name": name, "environment": environment},
         "belen:ingress": {"install": False},
         "belen:externalSecrets": {"stores": [
-            {"name": "demo", "provider": "fake", "data": [{"key": "greeting", "value": "hello from the drill"}]},
+            {"name": "demo", "provider": "fake", "data": [{"key": "greeting", "value": FROM_STORE[1]["greeting"]}]},
         ]},
         "belen:certManager": {
+            "certificateTimeoutSeconds": 60,  # the shortest: 14-missing-issuer waits it out
             "issuers": [{"name": "selfsigned", "selfSigned": {}}],
-            "certificates": [{"name": "drill", "namespace": "drill-certs", "dnsNames": [f"{name}.drill.test"],
+            "certificates": [{"name": name, "namespace": CERTS, "dnsNames": [f"{name}.drill.test"],
                               "issuer": "selfsigned"}],
         },
         "belen:flux": {
             "git": {"url": git_url, "interval": "1m"},
             "path": FLUX_PATH,
             "interval": "1m",
-            "substitute": {"greeting": f"hello from {name}", "image_registry": image_registry},
+            "substitute": {"greeting": f"hello from {name}", "image_registry": image_registry or mirror()},
+            # The served operator module ships Flux up to 2.9.5; belen's default asks for 2.9.6.
+            "version": "2.9.x",
         },
+        "belen:images": {"registry": mirror()},
         "belen:charts": {key: {"path": chart["path"]} for key, chart in charts.items()},
     }
 
@@ -46,23 +67,31 @@ def platform(name: str, charts: dict, git_url: str, image_registry: str) -> dict
 def homelab_config(charts: dict, git_url: str, api_server: dict[str, str]) -> dict[str, Any]:
     """The primary, and the ops-like publisher of its certificate, with a reader for the replica's
     environment (`api_server`: its own API server, `{url, caBundle}`)."""
-    return {**platform("homelab", charts, git_url, "docker.io"),
-            "belen:tls": {"publish": ["drill"], "readers": {"cloud": ["drill"]}, "apiServer": api_server}}
+    config = platform("homelab", "homelab", charts, git_url, "docker.io")
+    # The published certificate comes from a CA whose key pair is a secret setting (belen:caKeyPair.drill-ca,
+    # set with `pulumi config set --secret --path` as README tells users).
+    config["belen:certManager"]["issuers"].append({"name": "drill-ca", "ca": {}})
+    config["belen:certManager"]["certificates"].append(
+        {"name": "drill", "namespace": CERTS, "dnsNames": ["apps.drill.test"], "issuer": "drill-ca"})
+    return {**config, "belen:tls": {"publish": ["drill"], "readers": {"cloud": ["drill"]}, "apiServer": api_server}}
 
 
-def cloud_config(charts: dict, git_url: str, mirrored: tuple[str, ...] = ("drill",)) -> dict[str, Any]:
-    """The replica: the homelab's keys, its certificate mirrored (dev-like), images from the mirror."""
+def cloud_config(charts: dict, git_url: str, mirrored: tuple[str, ...] = ("drill",),
+                 continuous: bool = False, cluster: str = "cloud") -> dict[str, Any]:
+    """The replica: the homelab's keys, its certificate mirrored (dev-like; `continuous`: pulled by ESO
+    every 10 s with the reader ops grants environment `cloud`), images from the mirror."""
+    mode = {"mode": "continuous", "refreshInterval": "10s"} if continuous else {}
     return {
-        **platform("cloud", charts, git_url, MIRROR),
+        **platform(cluster, "cloud", charts, git_url),
         "belen:sealedSecrets": {"keysFromStack": f"organization/belen/{HOMELAB}"},
         "belen:tls": {"mirror": {"fromStack": f"organization/belen/{HOMELAB}",
-                                 "certificates": {name: {"namespaces": [APPS]} for name in mirrored}}},
-        "belen:images": {"registry": MIRROR},
+                                 "certificates": {name: {"namespaces": [APPS]} for name in mirrored}, **mode}},
     }
 
 
 def gitops_repository() -> dict[str, str]:
-    """The apps in Git: a namespace, an app with an Ingress, and a manifest with substitutions."""
+    """The apps in Git: a namespace, an app with an Ingress, a manifest with substitutions, and an
+    ExternalSecret from the `fake` store."""
     path = FLUX_PATH.removeprefix("./")
     documents = {
         "namespace.yaml": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS}}],
@@ -83,9 +112,37 @@ def gitops_repository() -> dict[str, str]:
                                "metadata": {"name": "cluster-info", "namespace": APPS},
                                "data": {"cluster": "${cluster_name}", "environment": "${environment}",
                                         "greeting": "${greeting}"}}],
+        "external-secret.yaml": [{"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                                  "metadata": {"name": FROM_STORE[0], "namespace": APPS},
+                                  "spec": {"refreshInterval": "1m",
+                                           "secretStoreRef": {"kind": "ClusterSecretStore", "name": "demo"},
+                                           "target": {"name": FROM_STORE[0]},
+                                           "data": [{"secretKey": "greeting", "remoteRef": {"key": "greeting"}}]}}],
     }
     return {f"{path}/{name}": yaml.safe_dump_all(docs, sort_keys=False) for name, docs in documents.items()}
 
 
 def sealed_secrets_file(sealed: str) -> dict[str, str]:
     return {f"{FLUX_PATH.removeprefix('./')}/sealed-secrets.yaml": sealed}
+
+
+def drill_ca() -> dict[str, str]:
+    """The key pair of the homelab's `drill-ca` issuer (`{cert, key}` PEM), as a user would restore one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "belen drill CA")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return {"cert": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()).decode()}
+
+
+def faults_config(charts: dict, git_url: str, cluster: str = "faults") -> dict[str, Any]:
+    """A primary like the homelab with belen's generated key (the fragile case: the key lives only in
+    its state), Flux syncing its own folder, clusters/<cluster>, of the drill's Git server."""
+    config = platform(cluster, cluster, charts, git_url, "docker.io")
+    return {**config, "belen:flux": {**config["belen:flux"], "path": f"./clusters/{cluster}"}}

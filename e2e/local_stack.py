@@ -1,0 +1,128 @@
+"""The `local` stack on belen's test bed, for a machine without Docker, kind or the Pulumi CLI
+(bin/up-local falls back to it):
+
+    venv/bin/python -m e2e.local_stack up      # build the toolchain if needed, then `pulumi up` of stacks/Pulumi.local.yaml
+    venv/bin/python -m e2e.local_stack down    # stop the cluster, its controllers and the Git server
+
+The cluster is the drill's kind (kwok: a real API server, control plane and the real controllers as
+host processes; pods are simulated — no container runs). What the stack asks for that this machine
+cannot give is replaced, and said so: the charts come from their Go modules, Traefik is not installed
+(no Go module carries its chart), and Flux syncs a sample repository from a local Git server instead
+of the stack's GitHub URL (the test bed connects to 127.0.0.1 only). State, kubeconfig and logs live
+in build/up-local; the state is kept across runs, like ./.state with kind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("BELEN_E2E_BUILD", str(ROOT / "build" / "up-local"))
+os.environ.setdefault("PULUMI_CONFIG_PASSPHRASE", "belen-local")  # as bin/up-local with kind
+
+import yaml  # noqa: E402 - after the environment the test bed reads at import
+
+from e2e import testbed  # noqa: E402
+
+STACK = "local"
+SAMPLE = {  # the local stack's Flux path, served by the local Git server
+    "clusters/staging/hello.yaml": yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hello"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hello", "namespace": "hello"},
+         "data": {"cluster": "${cluster_name}", "message": "synced by Flux from the local Git server"}},
+    ], sort_keys=False),
+}
+
+
+def main(argv: list[str]) -> int:
+    if argv not in (["up"], ["down"]):
+        print("usage: python -m e2e.local_stack up|down", file=sys.stderr)
+        return 2
+    cluster = testbed.Cluster(STACK)
+    if argv == ["down"]:
+        cluster.down()
+        testbed.GitServer.stop_running()
+        print(f"stopped the local test-bed cluster (state kept in {testbed.STATE})")
+        return 0
+    build_toolchain()
+    say("charts: from their Go modules (e2e/charts)")
+    charts = {line.split()[0]: line.split()[1] for line in
+              testbed.run([testbed.E2E / "charts"], log=testbed.BUILD / "logs" / "charts.log").stdout.splitlines()}
+    project = testbed.Project(keep=True)  # noqa: F841 - holds the build folder for this run
+    if not answers(cluster):
+        say("cluster: starting kwok's control plane on 127.0.0.1")
+        cluster.down()
+        cluster.up()
+    git = testbed.GitServer()
+    git.commit(SAMPLE, "sample apps for the local stack")
+    stack = testbed.Stack(STACK, cluster)
+    stack.configure(local_config(charts, git.url))
+    if f'"name": "{STACK}"' in testbed.run(["pulumi", "stack", "ls", "--json"], cwd=testbed.PROJECT).stdout:
+        stack.pulumi("config", "set", "--secret", "belen:kubeconfig", stdin=cluster.kubeconfig.read_text())
+    else:
+        stack.init()
+    cluster.start_standins()
+    say("pulumi up: the real engine and kubernetes provider; the sealed-secrets, ESO and Flux controllers "
+        "start as host processes when their Deployments appear")
+    result = stack.up(check=False)
+    print(result.output[-4000:] if result.returncode else "")
+    if result.returncode:
+        say(f"pulumi up failed (exit {result.returncode}); the whole log is {stack.log}")
+        return 1
+    print(testbed.run(["pulumi", "stack", "output", "--stack", STACK], cwd=testbed.PROJECT).stdout)
+    say(f"the local stack is up. kubeconfig: {cluster.kubeconfig}\n"
+        f"  KUBECONFIG={cluster.kubeconfig} {testbed.bin_dir()}/kubectl get pods -A   (simulated pods)\n"
+        f"  bin/up-local --down   stops it")
+    return 0
+
+
+def local_config(charts: dict[str, str], git_url: str) -> dict:
+    """stacks/Pulumi.local.yaml with what this machine cannot give replaced (see the module's docstring)."""
+    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]
+    config["belen:cluster"] = {k: v for k, v in config["belen:cluster"].items() if k != "context"}
+    config["belen:ingress"] = {"install": False}
+    config["belen:flux"] = {**config["belen:flux"], "git": {**config["belen:flux"]["git"], "url": git_url}}
+    config["belen:charts"] = {key: {"path": path} for key, path in charts.items()}
+    return config
+
+
+def build_toolchain() -> None:
+    """The drill's toolchain, built once (cold: about half an hour on 2 cores), with its progress shown."""
+    if testbed.toolchain_cached():
+        return
+    log = testbed.BUILD / "build-toolchain.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"building the test-bed toolchain from Go modules (cold: about 30 minutes on 2 cores, then cached); log: {log}")
+    started = last = time.monotonic()
+    with log.open("w") as out:
+        process = subprocess.Popen([testbed.E2E / "build-toolchain"], stdout=out, stderr=subprocess.STDOUT)
+        seen = 0
+        while process.poll() is None:
+            time.sleep(5)
+            lines = log.read_text(errors="replace").splitlines()
+            for line in lines[seen:]:
+                if " built in " in line:
+                    say(line.removeprefix("[build-toolchain] "))
+                    last = time.monotonic()
+            seen = len(lines)
+            if time.monotonic() - last >= 60:
+                say(f"still building ({(time.monotonic() - started) / 60:.0f} min so far)")
+                last = time.monotonic()
+    if process.returncode:
+        raise SystemExit(f"error: the toolchain build failed (exit {process.returncode}) — see {log}")
+
+
+def answers(cluster: testbed.Cluster) -> bool:
+    return cluster.kubeconfig.exists() and cluster.kubectl("get", "--raw", "/readyz", check=False).returncode == 0
+
+
+def say(text: str) -> None:
+    print(f"[up-local] {text}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
