@@ -5,8 +5,9 @@ How Flux is installed, and why: the Flux Operator (its Helm chart) plus a `FluxI
 upgrades the controllers from a declarative spec and never writes to Git, unlike `flux bootstrap` —
 while the flux2 community chart is maintained on a best-effort basis. belen does not use the
 FluxInstance's own `sync`: it creates the GitRepository and Kustomizations itself, so that they
-carry per-cluster `postBuild` substitutions and extra Kustomizations, and above all so that they
-depend on every platform piece apps rely on (sealing keys, secret stores, issuers, ingress).
+carry per-cluster `postBuild` substitutions and extra Kustomizations, and above all so that the
+Kustomizations depend on every platform piece apps rely on (sealing keys, secret stores, issuers,
+ingress); the GitRepository, which only fetches, starts as soon as the FluxInstance is ready.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ class Flux(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[operator]),
         )
-        start_after = [instance, *args.platform]
+        # The GitRepository only fetches (nothing from Git reaches the cluster before a Kustomization applies
+        # it): it starts once its CRD is served, so Flux's first fetch overlaps the platform's waits.
+        fetch_after: list[pulumi.Resource] = [instance]
 
         secret_ref = {}
         if settings.auth is not None:
@@ -80,7 +83,7 @@ class Flux(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
             )
             secret_ref = {"secretRef": {"name": AUTH_SECRET}}
-            start_after.append(auth)
+            fetch_after.append(auth)
 
         source = k8s.apiextensions.CustomResource(
             f"{name}-source",
@@ -88,17 +91,19 @@ class Flux(pulumi.ComponentResource):
             kind="GitRepository",
             metadata={"name": SOURCE_NAME, "namespace": NAMESPACE},
             spec={"url": settings.url, "ref": {"branch": settings.branch}, "interval": settings.git_interval, **secret_ref},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=start_after),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=fetch_after),
         )
+        # Apps reach the cluster only through the Kustomizations: they start after the whole platform.
+        start_after = [source, *fetch_after, *args.platform]
         substitute = {**settings.substitute, "cluster_name": args.cluster_name, "environment": args.environment}
         for warning in settings.warnings:
             pulumi.log.warn(warning, resource=source)
         self.kustomizations = [self._kustomization(name, MAIN_KUSTOMIZATION, settings.path, settings.interval, True,
-                                                   (), substitute, [source, *start_after])]
+                                                   (), substitute, start_after)]
         for extra in settings.kustomizations:
             self.kustomizations.append(self._kustomization(
                 name, extra.name, extra.path, settings.interval, extra.prune, extra.depends_on, substitute,
-                [source, *start_after]))
+                start_after))
 
         self.exports: dict[str, pulumi.Input] = {
             "fluxSource": settings.url,

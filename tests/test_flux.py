@@ -25,10 +25,6 @@ def render_stack_flux(stack):
     return yaml.safe_load((PROJECT_DIR / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]["belen:flux"]
 
 
-def sync_objects(graph):
-    return graph.objects("GitRepository") + graph.objects("Kustomization")
-
-
 def platform_pieces(graph):
     keys = [r for r in graph.objects("Secret")
             if "sealedsecrets.bitnami.com/sealed-secrets-key" in (r.inputs()["metadata"].get("labels") or {})]
@@ -41,11 +37,24 @@ def test_nothing_syncs_before_the_platform_is_ready(stack):
     graph = render_stack(stack, stack_outputs=HOMELAB_OUTPUTS)
     pieces = platform_pieces(graph)
     assert any(r.type.endswith("Release") for r in pieces) and any(r.type.endswith("Secret") for r in pieces)
-    instance = graph.obj("FluxInstance", "flux")
-    for sync in sync_objects(graph):
-        assert graph.depends_on(sync, instance)
+    instance, source = graph.obj("FluxInstance", "flux"), graph.obj("GitRepository", "flux-system")
+    for sync in graph.objects("Kustomization"):
+        assert graph.depends_on(sync, instance) and graph.depends_on(sync, source)
         for piece in pieces:
             assert graph.depends_on(sync, piece), f"{sync.name} does not wait for {piece.name}"
+
+
+@pytest.mark.parametrize("stack", ["homelab", "cloud", "local"])
+def test_the_source_fetches_while_the_platform_comes_up(stack):
+    """The GitRepository applies nothing: it waits for its CRD (the FluxInstance) and credentials only,
+    so Flux's first fetch is done by the time the Kustomizations start."""
+    graph = render_stack(stack, stack_outputs=HOMELAB_OUTPUTS)
+    source = graph.obj("GitRepository", "flux-system")
+    assert graph.depends_on(source, graph.obj("FluxInstance", "flux"))
+    if "secretRef" in source.inputs()["spec"]:
+        assert graph.depends_on(source, graph.obj("Secret", "flux-system-git-auth"))
+    waits_for = [piece.name for piece in platform_pieces(graph) if graph.depends_on(source, piece)]
+    assert not waits_for, f"the GitRepository waits for {waits_for}"
 
 
 def test_flux_is_installed_by_the_operator_and_a_flux_instance():

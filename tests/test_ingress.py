@@ -28,7 +28,7 @@ def test_cloud_installs_traefik_as_the_default_class_and_flux_waits_for_it():
     assert values["deployment"]["replicas"] == 2
     assert values["podDisruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
     assert graph.depends_on(release, graph.obj("Namespace", "traefik"))
-    for sync in graph.objects("Kustomization") + graph.objects("GitRepository"):
+    for sync in graph.objects("Kustomization"):
         assert graph.depends_on(sync, release)
     assert graph.output("ingressClass").value == "traefik" and graph.output("ingressInstalled").value is True
 
