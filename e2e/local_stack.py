@@ -7,16 +7,19 @@
 The cluster is the drill's kind (kwok: a real API server, control plane and the real controllers as
 host processes; pods are simulated — no container runs). What the stack asks for that this machine
 cannot give is replaced, and said so: the charts come from their Go modules, Traefik is not installed
-(no Go module carries its chart), and Flux syncs a sample repository from a local Git server instead
-of the stack's GitHub URL (the test bed connects to 127.0.0.1 only). State, kubeconfig and logs live
+(no Go module carries its chart), every image (and the Flux Operator's manifests artifact, Flux 2.9.x)
+comes from the test bed's loopback mirror, and Flux syncs a sample repository from a local Git server
+instead of the stack's GitHub URL (the test bed connects to 127.0.0.1 only). State, kubeconfig and logs live
 in build/up-local; the state is kept across runs, like ./.state with kind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +49,7 @@ def main(argv: list[str]) -> int:
     if argv == ["down"]:
         cluster.down()
         testbed.GitServer.stop_running()
+        testbed.ImageMirror.stop()
         print(f"stopped the local test-bed cluster (state kept in {testbed.STATE})")
         return 0
     build_toolchain()
@@ -59,8 +63,9 @@ def main(argv: list[str]) -> int:
         cluster.up()
     git = testbed.GitServer()
     git.commit(SAMPLE, "sample apps for the local stack")
+    mirror = testbed.ImageMirror()
     stack = testbed.Stack(STACK, cluster)
-    stack.configure(local_config(charts, git.url))
+    stack.configure(local_config(charts, git.url, mirror.registry))
     if f'"name": "{STACK}"' in testbed.run(["pulumi", "stack", "ls", "--json"], cwd=testbed.PROJECT).stdout:
         stack.pulumi("config", "set", "--secret", "belen:kubeconfig", stdin=cluster.kubeconfig.read_text())
     else:
@@ -68,8 +73,9 @@ def main(argv: list[str]) -> int:
     cluster.start_standins()
     say("pulumi up: the real engine and kubernetes provider; the sealed-secrets, ESO and Flux controllers "
         "start as host processes when their Deployments appear")
-    result = stack.up(check=False)
-    print(result.output[-4000:] if result.returncode else "")
+    with echoed(stack.log):
+        # --refresh: a cluster started anew since the last run holds none of what the state lists.
+        result = stack.up("--refresh", check=False)
     if result.returncode:
         say(f"pulumi up failed (exit {result.returncode}); the whole log is {stack.log}")
         return 1
@@ -80,12 +86,15 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def local_config(charts: dict[str, str], git_url: str) -> dict:
+def local_config(charts: dict[str, str], git_url: str, mirror: str) -> dict:
     """stacks/Pulumi.local.yaml with what this machine cannot give replaced (see the module's docstring)."""
     config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text())["config"]
     config["belen:cluster"] = {k: v for k, v in config["belen:cluster"].items() if k != "context"}
     config["belen:ingress"] = {"install": False}
-    config["belen:flux"] = {**config["belen:flux"], "git": {**config["belen:flux"]["git"], "url": git_url}}
+    # The Flux Operator's manifests come from the loopback mirror, which holds the Flux it ships (2.9.x).
+    config["belen:flux"] = {**config["belen:flux"], "git": {**config["belen:flux"]["git"], "url": git_url},
+                            "version": "2.9.x"}
+    config["belen:images"] = {"registry": mirror}
     config["belen:charts"] = {key: {"path": path} for key, path in charts.items()}
     return config
 
@@ -114,6 +123,33 @@ def build_toolchain() -> None:
                 last = time.monotonic()
     if process.returncode:
         raise SystemExit(f"error: the toolchain build failed (exit {process.returncode}) — see {log}")
+
+
+@contextlib.contextmanager
+def echoed(log: Path):
+    """What is appended to `log` meanwhile is printed too: the engine's own progress."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.touch()
+    done = threading.Event()
+
+    def follow() -> None:
+        with log.open() as text:
+            text.seek(0, os.SEEK_END)
+            while not done.is_set():
+                line = text.readline()
+                if line:
+                    print(line, end="", flush=True)
+                else:
+                    time.sleep(0.2)
+            print(text.read(), end="", flush=True)
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    try:
+        yield
+    finally:
+        done.set()
+        follower.join()
 
 
 def answers(cluster: testbed.Cluster) -> bool:

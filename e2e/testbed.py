@@ -191,7 +191,7 @@ HOST_PROCESSES = (
                  "generatorstates.generators.external-secrets.io", "externalsecrets.external-secrets.io",
                  "pushsecrets.external-secrets.io", "clusterexternalsecrets.external-secrets.io",
                  "clusterpushsecrets.external-secrets.io")),
-    HostProcess("flux-operator", ("app.kubernetes.io/name=flux-operator",)),
+    HostProcess("flux-operator", ("app.kubernetes.io/name=flux-operator",), ("fluxinstances.fluxcd.controlplane.io",)),
     HostProcess("flux-controllers", ("app.kubernetes.io/component=source-controller",
                                      "app.kubernetes.io/component=kustomize-controller"),
                 ("gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io")),
@@ -234,15 +234,16 @@ class HostControllers:
                 self.started.pop(process.script, None)
 
     def _served(self, *crds: str) -> bool:
-        """Every CRD is established and its API group is in discovery (the controllers check both)."""
-        for crd in crds:
-            if self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=1s", f"crd/{crd}",
-                                    check=False).returncode != 0:
-                return False
-            group = crd.split(".", 1)[1]
-            if not self.cluster.kubectl("api-resources", f"--api-group={group}", "-o", "name", check=False).stdout.strip():
-                return False
-        return True
+        """Every CRD is established and served in discovery (the controllers check both)."""
+        if not crds:
+            return True
+        established = {c["metadata"]["name"] for c in self.cluster.get("customresourcedefinitions")
+                       if any(k["type"] == "Established" and k["status"] == "True"
+                              for k in (c.get("status") or {}).get("conditions") or [])}
+        if not established.issuperset(crds):
+            return False
+        discovered = set(self.cluster.kubectl("api-resources", "-o", "name", check=False).stdout.split())
+        return discovered.issuperset(crds)
 
 
 class ImageMirror:

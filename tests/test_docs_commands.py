@@ -66,6 +66,7 @@ NOT_RUN = {
 # belen's tools that are not run, and why (their usage is checked like the others').
 TOOLS_NOT_RUN = {
     ("tools.keys", "import"): "stores the keys with the Pulumi CLI (`pulumi config set --secret`)",
+    ("tools.resume", "homelab"): "drives the Pulumi CLI and kubectl against the stack's backend and cluster",
 }
 # The Pulumi CLI commands the docs may use; none is run (no engine in the unit suite: ./bin/e2e runs it).
 PULUMI_COMMANDS = {"login", "stack init", "stack select", "stack output", "config set", "preview", "up", "destroy"}
@@ -165,6 +166,9 @@ def shell_commands() -> list[Command]:
     return [c for b in all_blocks() if b.language is None or b.language in SHELL_LANGUAGES for c in block_commands(b)]
 
 
+ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
 def parts(command: str) -> list[list[str]]:
     """The simple commands of a pipeline or list (`|`, `&&`, `;`), each as words; redirections dropped."""
     lexer = shlex.shlex(command, posix=True, punctuation_chars="|&;<>()")
@@ -180,7 +184,7 @@ def parts(command: str) -> list[list[str]]:
             result.append([])
         elif token in ("<", ">", ">>", "2>"):
             skip = True
-        else:
+        elif result[-1] or not ENV_ASSIGNMENT.match(token):  # `NAME=value cmd`: the environment is not the command
             result[-1].append(token)
     return [words for words in result if words]
 

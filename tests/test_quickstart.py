@@ -66,7 +66,7 @@ def test_runs_the_local_stack_on_the_test_bed_when_a_tool_is_missing(tmp_path, m
     standins = {k: v for k, v in ALL_PRESENT.items() if k != missing}
     proc, calls = up(tmp_path, standins)
     assert proc.returncode == 0, proc.stderr
-    assert f"no {missing} here: bringing the local stack up on belen's test bed instead" in proc.stdout
+    assert f"not here: {missing} — bringing the local stack up on belen's test bed instead" in proc.stdout
     assert [c for c in calls if c.startswith("venv/bin/python")] == TEST_BED
     assert not [c for c in calls if c.startswith(("kind create", "pulumi"))]
 
@@ -74,7 +74,7 @@ def test_runs_the_local_stack_on_the_test_bed_when_a_tool_is_missing(tmp_path, m
 def test_runs_on_the_test_bed_when_docker_is_not_running(tmp_path):
     proc, calls = up(tmp_path, {**ALL_PRESENT, "docker": "exit 1"})
     assert proc.returncode == 0, proc.stderr
-    assert "no a running Docker engine" not in proc.stdout and "no running Docker engine here" in proc.stdout
+    assert "not here: a running Docker engine — bringing the local stack up on belen's test bed" in proc.stdout
     assert calls == ["docker info", *TEST_BED]
 
 
@@ -101,7 +101,7 @@ def test_creates_the_cluster_then_brings_up_the_local_stack_on_a_file_backend(tm
         "venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt",
         "pulumi stack select local --create --non-interactive",
         f"backend=file://{tmp_path}/project/.state",
-        "pulumi up --stack local --yes --non-interactive",
+        "pulumi up --refresh --stack local --yes --non-interactive",
         f"backend=file://{tmp_path}/project/.state",
     ]
 
