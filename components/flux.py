@@ -173,6 +173,10 @@ def flux_distribution(version: str, images: ImagesSettings) -> dict[str, str]:
         "registry": mirrored(FLUX_REGISTRY, mirror) if mirror else FLUX_REGISTRY,
         "artifact": "oci://" + (mirrored(FLUX_MANIFESTS, mirror) if mirror else FLUX_MANIFESTS),
     }
+    if mirror:
+        # The operator knows which images (and digests) a registry holds only for Flux's own registries;
+        # a mirror of ghcr.io/fluxcd holds the upstream images, and saying so pins them by digest.
+        distribution["variant"] = "upstream-alpine"
     if images.pull_secret:
         # Both are read from the operator's namespace, flux-system, where the pull Secret is.
         distribution["imagePullSecret"] = distribution["artifactPullSecret"] = images.pull_secret

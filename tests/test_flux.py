@@ -29,7 +29,8 @@ def platform_pieces(graph):
     keys = [r for r in graph.objects("Secret")
             if "sealedsecrets.bitnami.com/sealed-secrets-key" in (r.inputs()["metadata"].get("labels") or {})]
     releases = [r for r in graph.find("helm.sh/v3:Release") if r.inputs()["name"] != "flux-operator"]
-    return keys + releases + graph.objects("ClusterSecretStore") + graph.objects("ClusterIssuer")
+    return (keys + releases + graph.objects("ClusterSecretStore") + graph.objects("ClusterIssuer")
+            + graph.objects("Certificate"))
 
 
 @pytest.mark.parametrize("stack", ["homelab", "cloud", "local"])

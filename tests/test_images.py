@@ -125,7 +125,7 @@ def test_every_image_of_every_chart_comes_from_the_mirror_below_its_upstream_pat
 def test_the_flux_instance_pulls_its_controllers_and_manifests_from_the_mirror():
     distribution = cloud({"belen:images": {"registry": MIRROR}, **PULL}).obj("FluxInstance", "flux").inputs()["spec"][
         "distribution"]
-    assert distribution == {"version": "2.9.6", "registry": f"{MIRROR}/fluxcd",
+    assert distribution == {"version": "2.9.6", "registry": f"{MIRROR}/fluxcd", "variant": "upstream-alpine",
                             "artifact": f"oci://{MIRROR}/controlplaneio-fluxcd/flux-operator-manifests",
                             "imagePullSecret": "belen-image-pull", "artifactPullSecret": "belen-image-pull"}
     upstream = cloud().obj("FluxInstance", "flux").inputs()["spec"]["distribution"]
