@@ -120,6 +120,30 @@ class Cluster:
                 found.append(int(proc.name))
         return found
 
+    def run_as_kubelet(self, cmd: list[Any], log: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None,
+                       timeout: float = 1800) -> int:
+        """Run `cmd` (its output appended to `log`) while doing the kubelet's part: the host controllers
+        are polled every second while it runs, and once more after. Returns its exit code; a command the
+        harness gives up on (a failure, the timeout) is terminated, never left running."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as out:
+            out.write(f"$ {' '.join(map(str, cmd))}\n")
+            out.flush()
+            process = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env or environment(), stdout=out,
+                                       stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + timeout
+            try:
+                while process.poll() is None and time.monotonic() < deadline:
+                    self.controllers.poll()
+                    time.sleep(1)
+            finally:
+                if process.poll() is None:
+                    process.terminate()
+                    process.wait(60)
+            out.write(f"[exit {process.returncode}]\n\n")
+        self.controllers.poll()
+        return process.returncode
+
     def answers(self) -> bool:
         """Its API server answers, as itself (the kubeconfig's CA and credentials)."""
         return self.kubectl("get", "--raw", "/readyz", check=False).returncode == 0
@@ -429,30 +453,14 @@ class Stack:
         events = BUILD / "logs" / f"events-{self.name}-{self.ups}.jsonl"
         cmd = ["pulumi", "up", "--yes", "--diff", "--event-log", str(events), *args, "--stack", self.name,
                "--non-interactive"]
-        controllers = self.cluster.controllers
-        self.log.parent.mkdir(parents=True, exist_ok=True)
         start = self.log.stat().st_size if self.log.exists() else 0
-        with self.log.open("a") as log:
-            log.write(f"$ {' '.join(cmd)}\n")
-            log.flush()
-            process = subprocess.Popen(cmd, cwd=PROJECT, env=environment(), stdout=log, stderr=subprocess.STDOUT)
-            try:
-                while process.poll() is None:
-                    controllers.poll()
-                    time.sleep(1)
-            finally:
-                if process.poll() is None:  # the harness failed: never leave an update running
-                    process.terminate()
-                    process.wait(60)
-            log.write(f"[exit {process.returncode}]\n\n")
-        controllers.poll()
+        returncode = self.cluster.run_as_kubelet(cmd, self.log, cwd=PROJECT)
         with self.log.open() as log:
             log.seek(start)
             output = log.read()
-        if check and process.returncode != 0:
-            raise AssertionError(f"pulumi up of {self.name} exited {process.returncode}: see {self.log}\n"
-                                 f"{output[-3000:]}")
-        return Up(process.returncode, events, output)
+        if check and returncode != 0:
+            raise AssertionError(f"pulumi up of {self.name} exited {returncode}: see {self.log}\n{output[-3000:]}")
+        return Up(returncode, events, output)
 
     def output(self, name: str, show_secrets: bool = False) -> Any:
         args = ["stack", "output", name, "--json"] + (["--show-secrets"] if show_secrets else [])

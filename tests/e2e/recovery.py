@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -55,29 +54,11 @@ def write_script(stack: str, config: dict[str, Any], stack_outputs: dict[str, di
     return Path(out)
 
 
-def run_polled(cmd: list[Any], cluster: testbed.Cluster, log: Path, timeout: float = 1200) -> None:
-    """Run `cmd` against `cluster` as Stack.up runs `pulumi up`: the host controllers polled every
-    second while it runs, once more after."""
-    env = {**testbed.environment(), "KUBECONFIG": str(cluster.kubeconfig)}
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as out:
-        out.write(f"$ {' '.join(map(str, cmd))}\n")
-        out.flush()
-        process = subprocess.Popen([str(c) for c in cmd], env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        try:
-            while process.poll() is None and time.monotonic() < deadline:
-                cluster.controllers.poll()
-                time.sleep(1)
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(60)
-        out.write(f"[exit {process.returncode}]\n\n")
-    cluster.controllers.poll()
-    if process.returncode != 0:
-        raise AssertionError(f"{cmd[0]} exited {process.returncode} on {cluster.name}: see {log}\n"
-                             f"{log.read_text()[-3000:]}")
+def run_polled(cmd: list[Any], cluster: testbed.Cluster, log: Path) -> None:
+    """Run `cmd` against `cluster` as Stack.up runs `pulumi up` (Cluster.run_as_kubelet); fail on an error."""
+    code = cluster.run_as_kubelet(cmd, log, env={**testbed.environment(), "KUBECONFIG": str(cluster.kubeconfig)})
+    if code != 0:
+        raise AssertionError(f"{cmd[0]} exited {code} on {cluster.name}: see {log}\n{log.read_text()[-3000:]}")
 
 
 def time_script(script: Path, cluster: testbed.Cluster) -> float:

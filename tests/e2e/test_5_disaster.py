@@ -12,6 +12,7 @@ from e2e import testbed
 from tests.e2e.checks import EventLog, wait_opened
 from tests.e2e.drill_config import REPLICA, cloud_config
 from tests.e2e.ordering import assert_platform_order
+from tests.e2e.recovery import RECOVERY_UP
 
 state: dict = {}
 
@@ -28,7 +29,7 @@ def test_disaster(homelab: testbed.Stack, fresh_cluster, charts, git: testbed.Gi
     replica.init()
     replica.cluster.start_standins()
     started = time.monotonic()
-    up = replica.up()
+    up = replica.up(*RECOVERY_UP)
     wait_opened(replica.cluster)
     figures["recovery_seconds"] = round(time.monotonic() - started, 1)
     assert replica.output("sealingKeyFingerprints") == fingerprints
