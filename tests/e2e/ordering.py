@@ -37,13 +37,13 @@ def assert_platform_order(log: EventLog) -> None:
             log.assert_before(operator, store)
     kustomizations = resources(log, KUSTOMIZATION)
     assert kustomizations, f"no Flux Kustomization was created in {log.path}"
-    platform = [urn for urn in log.started if urn not in kustomizations and not _bookkeeping(urn)]
+    platform = [urn for urn in log.started if urn not in kustomizations and not bookkeeping(urn)]
     for kustomization in kustomizations:
         for piece in platform:
             log.assert_before(piece, kustomization)
 
 
-def _bookkeeping(urn: str) -> bool:
+def bookkeeping(urn: str) -> bool:
     """The stack, components and providers: no step of their own in the cluster."""
     type_ = type_chain(urn)[-1]
     return type_.startswith(("pulumi:pulumi:", "pulumi:providers:", "belen:index:"))

@@ -21,7 +21,7 @@ from typing import Any
 
 from e2e import testbed
 from tests.e2e.checks import EventLog, condition, named, wait_opened
-from tests.e2e.ordering import RELEASE, type_chain
+from tests.e2e.ordering import RELEASE, bookkeeping, type_chain
 from tools import mockrun, render
 
 KUSTOMIZATION = "kustomizations.kustomize.toolkit.fluxcd.io"
@@ -96,7 +96,7 @@ def breakdown(log: EventLog, state: dict, cluster: testbed.Cluster, started_at: 
         start, done = at(log.started[urn]), at(log.done[urn])
         return {"step": label(urn, resources.get(urn, {})), "start": start, "seconds": round(done - start, 1)}
 
-    steps = [urn for urn in log.started if urn in log.done and not _bookkeeping(urn)]
+    steps = [urn for urn in log.started if urn in log.done and not bookkeeping(urn)]
     kustomization = next(urn for urn in steps if type_chain(urn)[-1].endswith(":Kustomization"))
     created = at(log.done[kustomization])
     flux = named(cluster, KUSTOMIZATION, "flux-system", "flux-system") or {}
@@ -106,7 +106,7 @@ def breakdown(log: EventLog, state: dict, cluster: testbed.Cluster, started_at: 
     urn: str | None = kustomization
     while urn:
         path.append(step(urn))
-        deps = [d for d in resources.get(urn, {}).get("dependencies", []) if d in log.done and not _bookkeeping(d)]
+        deps = [d for d in resources.get(urn, {}).get("dependencies", []) if d in log.done and not bookkeeping(d)]
         urn = max(deps, key=lambda d: log.done[d], default=None)
     first_step = min(at(log.started[urn]) for urn in steps)
     path.append({"step": "engine start: CLI and program until the first step", "start": 0.0,
@@ -131,10 +131,6 @@ def label(urn: str, resource: dict) -> str:
 
 def _annotations(resource: dict) -> dict[str, str]:
     return ((resource.get("inputs") or {}).get("metadata") or {}).get("annotations") or {}
-
-
-def _bookkeeping(urn: str) -> bool:
-    return type_chain(urn)[-1].startswith(("pulumi:pulumi:", "pulumi:providers:", "belen:index:"))
 
 
 def _since(timestamp: str | None, started_at: float) -> float:
