@@ -205,6 +205,11 @@ class HostProcess:
     script: str
     workloads: tuple[str, ...]
     crds: tuple[str, ...] = ()
+    processes: tuple[str, ...] = ()  # what the script starts (its pid files in the cluster's folder), if not itself
+
+    @property
+    def pidfiles(self) -> tuple[str, ...]:
+        return tuple(f"{name}.pid" for name in self.processes or (self.script,))
 
 
 HOST_PROCESSES = (
@@ -218,7 +223,8 @@ HOST_PROCESSES = (
     HostProcess("flux-operator", ("app.kubernetes.io/name=flux-operator",), ("fluxinstances.fluxcd.controlplane.io",)),
     HostProcess("flux-controllers", ("app.kubernetes.io/component=source-controller",
                                      "app.kubernetes.io/component=kustomize-controller"),
-                ("gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io")),
+                ("gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"),
+                ("source-controller", "kustomize-controller")),
 )
 
 
@@ -230,7 +236,8 @@ def _labelled(obj: dict, label: str) -> bool:
 class HostControllers:
     """What the kubelet would do for the workloads the drill runs for real: start each host process
     as soon as its Deployment exists, while `pulumi up` is still running, and start it again when the
-    Deployment's pod template changes (a rollout: new pods, e.g. after belen changed the sealing keys)."""
+    Deployment's pod template changes (a rollout: new pods, e.g. after belen changed the sealing keys)
+    or when it died (a crashed container is restarted)."""
 
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
@@ -241,7 +248,9 @@ class HostControllers:
         for process in HOST_PROCESSES:
             matches = [[d for d in deployments if _labelled(d, workload)] for workload in process.workloads]
             templates = tuple(sorted((d["metadata"]["uid"], d["metadata"]["generation"]) for m in matches for d in m))
-            if all(matches) and self.started.get(process.script) != templates and self._served(*process.crds):
+            changed = self.started.get(process.script) != templates
+            crashed = process.script in self.started and not self._running(process)
+            if all(matches) and (changed or crashed) and self._served(*process.crds):
                 # A start that fails is tried again at the next poll, as a kubelet restarts a crashed pod.
                 if self.start(process.script):
                     self.started[process.script] = templates
@@ -256,6 +265,17 @@ class HostControllers:
             if script in (None, process.script):
                 run([E2E / process.script, "stop", self.cluster.name], check=False)
                 self.started.pop(process.script, None)
+
+    def _running(self, process: HostProcess) -> bool:
+        """Every process it started is alive (not gone, not a zombie)."""
+        for pidfile in process.pidfiles:
+            try:
+                stat = Path(f"/proc/{int((self.cluster.dir / pidfile).read_text())}/stat").read_text()
+            except (OSError, ValueError):
+                return False
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+        return True
 
     def _served(self, *crds: str) -> bool:
         """Every CRD is established and served in discovery (the controllers check both)."""

@@ -1,22 +1,23 @@
 """e2e/script-peer: the sequential helm + kubectl script the drill times belen's recovery against
 does belen's work in belen's order (from the replica's offline render), and refuses what it cannot do."""
 
+import json
 import subprocess
 import sys
 
 import yaml
 
-from tests.graph import PROJECT_DIR, render_cli, write_yaml
+from tests.graph import PROJECT_DIR, render_cli, write_json, write_yaml
 
 HOMELAB_OUTPUTS = PROJECT_DIR / "tests/stack-outputs/organization~belen~homelab.json"
 SCRIPT_PEER = PROJECT_DIR / "e2e" / "script-peer"
 
 
-def write_script(tmp_path, flux):
+def write_script(tmp_path, flux, homelab_outputs=HOMELAB_OUTPUTS):
     """The cloud stack's render (its Flux settings replaced by `flux`), then the script written from it."""
     overrides = write_yaml(tmp_path / "flux.yaml", {"belen:flux": flux})
     rendered = render_cli("cloud", "--out", str(tmp_path / "render"), "--config-file", str(overrides),
-                          "--stack-outputs", f"organization/belen/homelab={HOMELAB_OUTPUTS}")
+                          "--stack-outputs", f"organization/belen/homelab={homelab_outputs}")
     assert rendered.code == 0, rendered.stderr
     return subprocess.run([sys.executable, SCRIPT_PEER, tmp_path / "render", tmp_path / "script"],
                           capture_output=True, text=True)
@@ -68,3 +69,15 @@ def test_a_step_no_script_can_do_is_refused(tmp_path):
     result = write_script(tmp_path, {**flux_without_receiver(), "receiver": {}})  # a generated webhook token
     assert result.returncode != 0
     assert "RandomPassword" in result.stderr and "cannot do that step" in result.stderr
+
+
+def test_a_key_the_primary_retired_is_deleted_before_the_controller_starts(tmp_path):
+    outputs = json.loads(HOMELAB_OUTPUTS.read_text())
+    retired = "ab" * 32
+    outputs["retiredSealingKeyFingerprints"] = [retired]
+    result = write_script(tmp_path, flux_without_receiver(), write_json(tmp_path / "homelab.json", outputs))
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "script" / "recover.sh").read_text().splitlines()
+    delete = lines.index(f"kubectl delete secret sealed-secrets-key-{retired[:16]} --namespace kube-system "
+                         "--ignore-not-found")
+    assert delete < next(i for i, line in enumerate(lines) if line.startswith("helm install sealed-secrets"))
