@@ -184,34 +184,37 @@ def _chart(key: str, module: str, version: str) -> str:
 
 
 def _components() -> list[dict[str, str]]:
-    """What runs for real on the test bed and what is a stand-in (see docs/drill.md)."""
+    """What runs for real on the test bed and what is a stand-in (see docs/drill.md): `controller` is
+    "real" (built from `module`), "stand-in" or "none"; `chart` is the real chart's module, "stand-in" or "none"."""
     pins = _pins()
+
+    def real(module: str, pin: str, how: str = "") -> dict[str, str]:
+        return {"controller": "real", "module": f"{module}@{pins[pin]}", **({"how": how} if how else {})}
+
     return [
-        {"name": "sealed-secrets", "controller": "real",
+        {"name": "sealed-secrets", **real("github.com/bitnami/sealed-secrets", "SEALED_SECRETS_VERSION"),
          "chart": _chart("sealedSecrets", "github.com/bitnami/sealed-secrets", pins["SEALED_SECRETS_VERSION"])},
-        {"name": "cert-manager", "controller": "stand-in",
+        {"name": "cert-manager", "controller": "stand-in", "how": "e2e/cert_manager_standin.py: selfSigned and CA issuers",
          "chart": _chart("certManager", "github.com/cert-manager/cert-manager", pins["CERT_MANAGER_VERSION"])},
-        # The controller from the newest module the proxy serves whole, with the chart's args, its own
-        # ServiceAccount, the fake and kubernetes providers; the webhook and cert-controller do not run.
-        {"name": "external-secrets", "controller": f"real github.com/external-secrets/external-secrets@"
-                                                   f"{pins['ESO_CONTROLLER_VERSION']} (e2e/eso)",
+        {"name": "external-secrets",
+         **real("github.com/external-secrets/external-secrets", "ESO_CONTROLLER_VERSION",
+                "e2e/eso: the module's manager and reconcilers, fake and kubernetes providers; no webhook"),
          "chart": _chart("externalSecrets", "github.com/external-secrets/external-secrets",
                          pins["EXTERNAL_SECRETS_VERSION"])},
         {"name": "traefik", "chart": "none", "controller": "none"},
-        # The operator from its module, pulling Flux's manifests from the loopback mirror; its chart is packed
-        # from the module's install manifests (the chart repository is not served).
-        {"name": "flux-operator", "chart": f"stand-in (e2e/charts: the install manifests of github.com/"
-                                           f"controlplaneio-fluxcd/flux-operator@{pins['FLUX_OPERATOR_VERSION']})",
-         "controller": f"real github.com/controlplaneio-fluxcd/flux-operator@{pins['FLUX_OPERATOR_VERSION']}"},
+        {"name": "flux-operator",
+         **real("github.com/controlplaneio-fluxcd/flux-operator", "FLUX_OPERATOR_VERSION",
+                "pulls Flux's manifests artifact from the loopback image mirror"),
+         # The chart repository is not served: packed from the operator module's install manifests.
+         "chart": "stand-in"},
         # Installed by the operator (kwok fakes those pods); the real ones run as host processes on their
         # Deployments' ServiceAccounts.
         {"name": "flux source-controller", "chart": "none",
-         "controller": f"real github.com/fluxcd/source-controller@{pins['FLUX_SOURCE_CONTROLLER_VERSION']}"},
+         **real("github.com/fluxcd/source-controller", "FLUX_SOURCE_CONTROLLER_VERSION")},
         {"name": "flux kustomize-controller", "chart": "none",
-         "controller": f"real github.com/fluxcd/kustomize-controller@{pins['FLUX_KUSTOMIZE_CONTROLLER_VERSION']}"},
+         **real("github.com/fluxcd/kustomize-controller", "FLUX_KUSTOMIZE_CONTROLLER_VERSION")},
         {"name": "image mirror", "chart": "none",
-         "controller": f"real crane registry serve, github.com/google/go-containerregistry@"
-                       f"{pins['GO_CONTAINERREGISTRY_VERSION']} (e2e/oci-mirror)"},
+         **real("github.com/google/go-containerregistry", "GO_CONTAINERREGISTRY_VERSION", "crane registry serve")},
         # kwok fakes nodes and kubelets: pods are scheduled and marked Ready, no container runs.
         {"name": "kwok (nodes and pods)", "chart": "none", "controller": "stand-in"},
         # Its module is not served: e2e/langhost runs the SDK's own pulumi-language-python-exec.
