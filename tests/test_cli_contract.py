@@ -233,5 +233,15 @@ def test_a_closed_pipe_ends_every_tool_quietly_with_exit_0(tmp_path):
     write_yaml(tmp_path / "repo" / "sealed.yaml", sealed)
     for args in (["-m", "tools.keys", "verify", "--keys", str(tmp_path / "backup.yaml"), str(tmp_path / "repo")],
                  ["-m", "tools.preflight", "cloud", "--secrets"],
-                 ["-m", "tools.render", "local", "--out", str(tmp_path / "out")]):
+                 ["-m", "tools.render", "local", "--out", str(tmp_path / "out")],
+                 ["-m", "tools.bench", "recovery"]):
         assert run_into_closed_pipe(*args) == (0, ""), args
+
+
+def test_bench_in_a_python_without_the_requirements_says_one_line():
+    # -S: no site-packages, as in a Python where belen's requirements were never installed.
+    result = run_cli("-S", "-m", "tools.bench", "recovery")
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: belen's requirements are not installed in this Python ({sys.executable} has no module 'yaml') — "
+        "run ./bin/test once (it creates ./venv) and use venv/bin/python -m tools.bench recovery"]

@@ -31,7 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from tools import cli
+
+with cli.requirements():
+    import yaml
 
 OPS = "organization/belen/ops"
 NAMESPACES_PER_CERT = 10
@@ -248,7 +251,8 @@ def bench_verify(values: int, bits: int, rate_seconds: float) -> None:
 # --- 4. recovery against the script peer (from the last drill report) ---------------------------
 
 def bench_recovery() -> None:
-    from tests.e2e.recovery import describe
+    with cli.requirements():
+        from tests.e2e.recovery import describe
 
     path = _project_dir() / "build" / "e2e" / "report.json"
     report = json.loads(path.read_text()) if path.exists() else {}
@@ -280,4 +284,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.run(main)
