@@ -144,6 +144,20 @@ class Cluster:
         self.controllers.poll()
         return process.returncode
 
+    def wait_for(self, what: str, check, timeout: float = 60, interval: float = 0.5):
+        """`wait_for`, doing the kubelet's part meanwhile: a host controller that died is started again
+        (the sealed-secrets controller v0.40.0 does die, on a Secret deleted while its watch was down)."""
+        polled = 0.0
+
+        def polling_check():
+            nonlocal polled
+            if time.monotonic() - polled >= 1:
+                self.controllers.poll()
+                polled = time.monotonic()
+            return check()
+
+        return wait_for(what, polling_check, timeout, interval)
+
     def answers(self) -> bool:
         """Its API server answers, as itself (the kubeconfig's CA and credentials)."""
         return self.kubectl("get", "--raw", "/readyz", check=False).returncode == 0
@@ -242,6 +256,7 @@ class HostControllers:
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
         self.started: dict[str, tuple] = {}  # script → the pod templates it runs (uid, generation) of
+        self.restarted: list[str] = []  # each host process started again because it had died
 
     def poll(self) -> None:
         deployments = self.cluster.get("deployments", "-A")
@@ -254,6 +269,8 @@ class HostControllers:
                 # A start that fails is tried again at the next poll, as a kubelet restarts a crashed pod.
                 if self.start(process.script):
                     self.started[process.script] = templates
+                    if crashed:
+                        self.restarted.append(process.script)
 
     def start(self, script: str) -> bool:
         return run([E2E / script, "start", self.cluster.name], log=self.cluster.dir / f"{script}-start.log",

@@ -133,7 +133,7 @@ def opened(cluster: testbed.Cluster, sealed: dict = SEALED, namespace: str = APP
 
 def wait_opened(cluster: testbed.Cluster, sealed: dict = SEALED, namespace: str = APPS, timeout: float = 180) -> None:
     """Every SealedSecret was opened by the controller into its Secret, with the sealed plaintext."""
-    testbed.wait_for(f"the SealedSecrets from Git to open on {cluster.name}",
+    cluster.wait_for(f"the SealedSecrets from Git to open on {cluster.name}",
                      lambda: opened(cluster, sealed, namespace), timeout=timeout)
 
 
