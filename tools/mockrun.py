@@ -143,7 +143,7 @@ class MissingStackOutputs(Exception):
     """The program read the outputs of stacks that the run was not given."""
 
     def __init__(self, refs: list[str]):
-        self.refs = list(refs)
+        self.refs = sorted(set(refs))  # the mocks see registrations in varying order: name them stably
         super().__init__(f"no outputs were given for stack(s) {', '.join(self.refs)}")
 
 
