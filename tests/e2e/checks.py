@@ -155,10 +155,6 @@ def pod_template_images(cluster: testbed.Cluster) -> list[tuple[str, str]]:
     return found
 
 
-def last_up_output(stack: testbed.Stack) -> str:
-    return stack.log.read_text().rsplit("$ pulumi up", 1)[-1]
-
-
 def seal_all(certificate: str, sealed: dict = SEALED, namespace: str = APPS) -> str:
     """The real kubeseal seals each of `sealed`'s Secrets with `certificate`, in its scope."""
     cert_file = testbed.BUILD / "sealing-cert.pem"
