@@ -147,13 +147,8 @@ class Cluster:
     def wait_for(self, what: str, check, timeout: float = 60, interval: float = 0.5):
         """`wait_for`, doing the kubelet's part meanwhile: a host controller that died is started again
         (the sealed-secrets controller v0.40.0 does die, on a Secret deleted while its watch was down)."""
-        polled = 0.0
-
         def polling_check():
-            nonlocal polled
-            if time.monotonic() - polled >= 1:
-                self.controllers.poll()
-                polled = time.monotonic()
+            self.controllers.tick()
             return check()
 
         return wait_for(what, polling_check, timeout, interval)
@@ -257,6 +252,18 @@ class HostControllers:
         self.cluster = cluster
         self.started: dict[str, tuple] = {}  # script → the pod templates it runs (uid, generation) of
         self.restarted: list[str] = []  # each host process started again because it had died
+        self._ticked = 0.0
+
+    def tick(self, now: bool = False) -> None:
+        """The kubelet's loop: `poll()` at most once a second (or `now`); while the API server is away
+        it waits, like a kubelet."""
+        if not now and time.monotonic() - self._ticked < 1:
+            return
+        self._ticked = time.monotonic()
+        try:
+            self.poll()
+        except AssertionError:
+            pass
 
     def poll(self) -> None:
         deployments = self.cluster.get("deployments", "-A")
@@ -484,12 +491,16 @@ class Stack:
         self.pulumi("config", "set", "--secret", "--path", f"belen:{path}", stdin=value)
         self.secrets[path] = value
 
-    def up(self, *args: str, check: bool = True) -> Up:
-        """`pulumi up` with its event log, the host processes started as their workloads appear."""
+    def up_command(self, *args: str) -> tuple[list[str], Path]:
+        """The command line of this stack's next `pulumi up`, and the engine event log it writes."""
         self.ups += 1
         events = BUILD / "logs" / f"events-{self.name}-{self.ups}.jsonl"
-        cmd = ["pulumi", "up", "--yes", "--diff", "--event-log", str(events), *args, "--stack", self.name,
-               "--non-interactive"]
+        return ["pulumi", "up", "--yes", "--diff", "--event-log", str(events), *args, "--stack", self.name,
+                "--non-interactive"], events
+
+    def up(self, *args: str, check: bool = True) -> Up:
+        """`pulumi up` with its event log, the host processes started as their workloads appear."""
+        cmd, events = self.up_command(*args)
         start = self.log.stat().st_size if self.log.exists() else 0
         returncode = self.cluster.run_as_kubelet(cmd, self.log, cwd=PROJECT)
         with self.log.open() as log:

@@ -65,11 +65,8 @@ class Running:
     them all: killing it is a laptop dying mid-`up`."""
 
     def __init__(self, stack: testbed.Stack, *args: str, env: dict[str, str] | None = None):
-        stack.ups += 1
         self.stack = stack
-        self.events = testbed.BUILD / "logs" / f"events-{stack.name}-{stack.ups}.jsonl"
-        cmd = ["pulumi", "up", "--yes", "--diff", "--event-log", str(self.events), *args, "--stack", stack.name,
-               "--non-interactive"]
+        cmd, self.events = stack.up_command(*args)
         stack.log.parent.mkdir(parents=True, exist_ok=True)
         self._start = stack.log.stat().st_size if stack.log.exists() else 0
         with stack.log.open("a") as log:
@@ -78,18 +75,6 @@ class Running:
         self.process = subprocess.Popen(cmd, cwd=testbed.PROJECT, env={**testbed.environment(), **(env or {})},
                                         stdout=self._out,
                                         stderr=subprocess.STDOUT, start_new_session=True)
-        self._polled = 0.0
-
-    def poll_controllers(self) -> None:
-        """The kubelet's part (start the real controllers as their Deployments appear), once a second;
-        while the API server is away it waits, like a kubelet."""
-        if time.monotonic() - self._polled < 1:
-            return
-        self._polled = time.monotonic()
-        try:
-            self.stack.cluster.controllers.poll()
-        except AssertionError:
-            pass
 
     def until(self, what: str, check, timeout: float = 600, interval: float = 0.1):
         """Poll `check()` while the `up` runs; fail if the `up` ends first."""
@@ -102,7 +87,7 @@ class Running:
                 raise AssertionError(f"pulumi up exited {self.process.returncode} before {what}: see {self.stack.log}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-            self.poll_controllers()
+            self.stack.cluster.controllers.tick()  # the kubelet's part: controllers start as their Deployments appear
             time.sleep(interval)
 
     def kill(self) -> int:
@@ -126,10 +111,9 @@ class Running:
             if time.monotonic() > deadline:
                 self.kill()
                 raise AssertionError(f"pulumi up did not end within {timeout:.0f} s")
-            self.poll_controllers()
+            self.stack.cluster.controllers.tick()
             time.sleep(0.5)
-        self._polled = 0
-        self.poll_controllers()
+        self.stack.cluster.controllers.tick(now=True)
         return self.finish()
 
     def finish(self) -> testbed.Up:
