@@ -77,7 +77,7 @@ def test_pulumi_alive_checks_the_process_is_a_pulumi():
 def test_a_live_lock_stops_it_with_the_holder_named(monkeypatch, capsys):
     calls = []
 
-    def fake(*args, stack):
+    def fake(*args, stack=None):
         calls.append(args[0])
         if args[0] == "stack":
             return subprocess.CompletedProcess(args, 0, '{"deployment": {}}', "")
@@ -97,7 +97,7 @@ def test_a_stale_lock_is_removed_and_the_refresh_retried(monkeypatch, capsys):
     calls = []
     refreshes = iter([(255, LOCK_ERROR), (0, "")])
 
-    def fake(*args, stack):
+    def fake(*args, stack=None):
         calls.append(args[0])
         if args[0] == "stack":
             return subprocess.CompletedProcess(args, 0, '{"deployment": {}}', "")
@@ -110,7 +110,23 @@ def test_a_stale_lock_is_removed_and_the_refresh_retried(monkeypatch, capsys):
     monkeypatch.setattr(resume.socket, "gethostname", lambda: "laptop")
     monkeypatch.setattr(resume, "pulumi_alive", lambda pid: False)
     assert resume.main(["homelab"]) == 0
-    assert calls == ["stack", "refresh", "cancel", "refresh"]
+    assert calls == ["whoami", "stack", "refresh", "cancel", "refresh"]
     out = capsys.readouterr().out
     assert "removed the lock of pid 4242 (since 2026-02-01T10:00:00Z): that pulumi is gone" in out
     assert out.endswith("ready: run `pulumi up --stack homelab`\n")
+
+
+def test_an_empty_attrs_file_of_the_stack_is_removed_under_a_file_backend(tmp_path):
+    stacks = tmp_path / ".pulumi" / "stacks" / "belen"
+    stacks.mkdir(parents=True)
+    for name, text in {"homelab.json": "{}", "homelab.json.attrs": "", "homelab.json.bak.attrs": "",
+                       "homelab.json.bak": "{}", "cloud.json.attrs": "", "homelab.json.gz.attrs": '{"md5": "x"}\n'}.items():
+        (stacks / name).write_text(text)
+    done = resume.remove_empty_attrs(f"file://{tmp_path}", "organization/belen/homelab")
+    assert len(done) == 2 and all("empty" in line for line in done)
+    assert sorted(p.name for p in stacks.iterdir()) == [
+        "cloud.json.attrs", "homelab.json", "homelab.json.bak", "homelab.json.gz.attrs"]
+
+
+def test_other_backends_are_left_alone(tmp_path):
+    assert resume.remove_empty_attrs("https://api.pulumi.com", "homelab") == []

@@ -14,7 +14,10 @@ Run it where you run `pulumi up` (the project folder, the same backend and passp
 3. deletes Helm's record of each release whose install was cut off (the state never got it, and Helm
    refuses to install over a record: "cannot re-use a name that is still in use"), with kubectl and the
    stack's kubeconfig: the next `up` installs it again and adopts what the cut-off install created.
-Then run `pulumi up`. Exit 0: ready; 1: a step failed or a live update holds the lock (one line says
+With a file backend (`file://`), it first removes an empty `.attrs` file beside the stack's checkpoint:
+the backend writes that metadata file in place, so an `up` killed at that instant leaves it empty and
+every later command fails with "failed to load checkpoint: EOF" (the backend reads a missing one as
+no metadata). Then run `pulumi up`. Exit 0: ready; 1: a step failed or a live update holds the lock (one line says
 which); 2: bad arguments. Secret values are never printed.
 """
 
@@ -111,9 +114,10 @@ def pulumi_alive(pid: int) -> bool:
 
 # --- the Pulumi CLI and kubectl ------------------------------------------------------------------
 
-def pulumi(*args: str, stack: str) -> subprocess.CompletedProcess:
+def pulumi(*args: str, stack: str | None) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(["pulumi", *args, "--stack", stack, "--non-interactive"], capture_output=True, text=True)
+        return subprocess.run(["pulumi", *args, *(["--stack", stack] if stack else []), "--non-interactive"],
+                              capture_output=True, text=True)
     except FileNotFoundError:
         raise ResumeError("the pulumi CLI is not on PATH — install it (https://www.pulumi.com/docs/install/)") from None
 
@@ -129,6 +133,30 @@ def export(stack: str) -> dict[str, Any]:
     if proc.returncode != 0:
         raise ResumeError(f"`pulumi stack export --stack {stack}` failed: {last_error(proc)}")
     return json.loads(proc.stdout).get("deployment") or {}
+
+
+def backend_url() -> str:
+    """The backend's URL as `pulumi whoami --json` gives it ("" when it says nothing usable)."""
+    proc = pulumi("whoami", "--json", stack=None)  # whoami takes no --stack
+    try:
+        return str(json.loads(proc.stdout).get("url", "")) if proc.returncode == 0 else ""
+    except (ValueError, AttributeError):
+        return ""
+
+
+def remove_empty_attrs(url: str, stack: str) -> list[str]:
+    """Under a file backend, the empty `.attrs` files of `stack`'s checkpoint and its backup. Returns what it did."""
+    if not url.startswith("file://"):
+        return []
+    name = stack.rsplit("/", 1)[-1]
+    stacks = Path(url.removeprefix("file://")).expanduser() / ".pulumi" / "stacks"
+    done = []
+    for attrs in sorted(stacks.rglob(f"{name}.json*.attrs")):
+        if attrs.stat().st_size == 0:
+            attrs.unlink()
+            done.append(f"removed {attrs}: empty (the backend was cut off writing it; a missing one reads as no "
+                        "metadata)")
+    return done
 
 
 def refresh(stack: str, host: str, alive: Callable[[int], bool] | None = None) -> list[str]:
@@ -197,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", metavar="STACK", help="the stack whose `pulumi up` was interrupted")
     args = parser.parse_args(argv)
     try:
+        repaired = remove_empty_attrs(backend_url(), args.stack)
+        for line in repaired:
+            print(line)
         pending = pending_operations(export(args.stack))
         for op in pending:
             print(f"pending: {op.name} ({op.type}), interrupted while {op.operation}")

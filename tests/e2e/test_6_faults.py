@@ -29,6 +29,7 @@ import yaml
 from e2e import testbed
 from tests.e2e.checks import one, request_reconcile, seal_all, wait_opened
 from tests.e2e.drill_config import APPS, SEALED, faults_config
+from tools import resume as resume_tool
 
 NAME = "faults"
 STACK = "drill-faults"
@@ -269,6 +270,9 @@ def test_killed_up(faults: testbed.Stack, git: testbed.GitServer, note):
     told.append(f"killed during the Helm install of {', '.join(wedged)}: pending {', '.join(pending)}")
     told.append(summary(resume(stack), "Helm release"))
     assert_recovered(stack, git)
+    if state["repaired"]:
+        told.append(f"a kill cut off the file backend's metadata {len(state['repaired'])} time(s): "
+                    "tools.resume's first step removed the empty file")
     note("; ".join(told) + f"; then a plain `up` converged with the one original key ({time.monotonic() - started:.0f} s "
          "from the second kill)")
 
@@ -278,6 +282,9 @@ def kill_when(stack: testbed.Stack, what: str, check) -> tuple[int, list[str]]:
     run = Running(stack)
     run.until(what, lambda: check(run), interval=0.05)
     killed = run.kill()
+    # tools.resume's first step, before anything reads the state: a kill while the file backend wrote its
+    # checkpoint's metadata leaves that file empty ("failed to load checkpoint: EOF").
+    state.setdefault("repaired", []).extend(resume_tool.remove_empty_attrs(f"file://{testbed.STATE}", stack.name))
     deployment = stack.state()["deployment"]
     return killed, [op["resource"]["urn"].rsplit("::", 1)[1] for op in deployment.get("pending_operations") or []]
 
