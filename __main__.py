@@ -6,10 +6,12 @@ import pulumi
 
 from components.cluster import BelenCluster, BelenClusterArgs
 from components.settings import load_settings
-from components.settings.source import current_stack, read_stack_config, refuse_lost_checkpoints
+from components.settings.source import (current_stack, held_generated_keys, read_stack_config, refuse_dropped_keys,
+                                       refuse_lost_checkpoints)
 
 settings = load_settings(read_stack_config(), current_stack())
 refuse_lost_checkpoints(settings.sealed_secrets, os.environ, pulumi.runtime.is_dry_run())
+refuse_dropped_keys(settings, held_generated_keys())
 cluster = BelenCluster(settings.cluster.name, BelenClusterArgs(settings))
 for output_name, value in cluster.exports.items():
     pulumi.export(output_name, value)

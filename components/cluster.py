@@ -12,6 +12,7 @@ from components.external_secrets import ExternalSecrets, ExternalSecretsArgs
 from components.flux import Flux, FluxArgs
 from components.helm import ChartInstaller
 from components.ingress import Ingress, IngressArgs
+from components.kept_keys import sealed_secrets_name
 from components.sealed_secrets import SealedSecrets, SealedSecretsArgs
 from components.settings import Settings
 from components.tls_distribution import TlsPublisher, TlsPublisherArgs
@@ -57,7 +58,7 @@ class BelenCluster(pulumi.ComponentResource):
         charts = ChartInstaller(settings.charts, settings.images)
 
         self.sealed_secrets = self._add(SealedSecrets(
-            f"{name}-sealed-secrets", SealedSecretsArgs(settings.sealed_secrets, charts, cluster), self.child_opts))
+            sealed_secrets_name(name), SealedSecretsArgs(settings.sealed_secrets, charts, cluster), self.child_opts))
         self.ingress = self._add(Ingress(f"{name}-ingress", IngressArgs(settings.ingress, charts), self.child_opts))
         self.external_secrets: ExternalSecrets | None = None
         if settings.external_secrets:

@@ -39,5 +39,7 @@ class GeneratedSealingKey(pulumi.dynamic.Resource, module="belen", name="Generat
             _SealingKeyProvider(),
             name,
             props,
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["key"])),
+            # protect: the engine refuses any plan that deletes or replaces the key (`pulumi destroy`, a
+            # rename); `pulumi destroy --exclude-protected` keeps it for the next cluster.
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["key"], protect=True)),
         )

@@ -16,6 +16,7 @@ from components.crypto import sealing
 from components.errors import ValueCheckError
 from components.generated_sealing_key import GeneratedSealingKey
 from components.helm import ChartInstaller
+from components.kept_keys import key_name
 from components.metadata import MANAGED_BY
 from components.retired_sealing_key import RetiredSealingKey
 from components.settings.cluster import ClusterSettings
@@ -234,11 +235,6 @@ class SealedSecrets(pulumi.ComponentResource):
             f"{self._name}-retired-{fingerprint[:16]}", self.namespace, sealing.secret_name_of(fingerprint),
             self._cluster.kubeconfig, self._cluster.context,
             opts=pulumi.ResourceOptions(parent=self, depends_on=self._namespace_deps))
-
-
-def key_name(component: str, generation: int) -> str:
-    """Generation 1 keeps the name it had before generations existed, so existing stacks keep their key."""
-    return f"{component}-generated-key" + ("" if generation == 1 else f"-{generation}")
 
 
 def rollout_value(fingerprints: list[str]) -> str:

@@ -148,7 +148,8 @@ class MissingStackOutputs(Exception):
 
 
 class BelenMocks(mocks.Mocks):
-    """Serves StackReference outputs and `.get()` reads from files; echoes inputs otherwise.
+    """Serves StackReference outputs and `.get()` reads from files, and the stack's previous state (by
+    default none: a first `up`) to the engine's readStackResourceOutputs; echoes inputs otherwise.
 
     Outputs that only a real deployment computes are left out, so they stay unknown, as in a preview.
     A StackReference without outputs is served unknown outputs too and noted in `missing`: the
@@ -156,9 +157,11 @@ class BelenMocks(mocks.Mocks):
     inside the SDK's tasks would leave them failing one after the other, noisily, at exit).
     """
 
-    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]], reads: list[dict[str, Any]]):
+    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]], reads: list[dict[str, Any]],
+                 state: Mapping[str, Mapping[str, Any]] | None = None):
         self.stack_outputs = stack_outputs
         self.reads = reads
+        self.state = state or {}  # URN → {type, outputs}: the previous update's resources, its root Stack's outputs too
         self.missing: list[str] = []
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict]:
@@ -169,8 +172,14 @@ class BelenMocks(mocks.Mocks):
             return args.resource_id, self._read(args)
         return args.name, dict(args.inputs)
 
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict, list | None]:
-        return {}, None
+    def call(self, args: mocks.MockCallArgs) -> dict:
+        if args.token == "pulumi:pulumi:readStackResourceOutputs":
+            return {"name": args.args.get("stackName"), "outputs": dict(self.state)}
+        if args.token == "pulumi:pulumi:readStackOutputs":  # the root Stack resource's outputs
+            roots = [r for r in self.state.values() if r.get("type") == "pulumi:pulumi:Stack"]
+            return {"name": args.args.get("name"), "outputs": dict(roots[0].get("outputs") or {}) if roots else {},
+                    "secretOutputNames": []}
+        return {}
 
     def _stack_reference(self, ref: str) -> dict[str, Any]:
         if ref not in self.stack_outputs:
@@ -265,6 +274,7 @@ def run(
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     reads: list[dict[str, Any]] | None = None,
     project: str = "belen",
+    state: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Run:
     """Run `program` under mocks in a fresh runtime context; raise what the program raised, or
     MissingStackOutputs when it read stacks whose outputs were not given (first: no check could run).
@@ -277,7 +287,7 @@ def run(
     asyncio.set_event_loop(loop)
     try:
         return context.run(
-            _run, program, stack, dict(config), set(secret_keys), stack_outputs or {}, reads or [], project
+            _run, program, stack, dict(config), set(secret_keys), stack_outputs or {}, reads or [], project, state or {}
         )
     except BaseException:
         # The futures that depended on the failed value hold the same error: the caller gets it
@@ -311,8 +321,8 @@ def run_main(**kwargs: Any) -> Run:
     return run(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), **kwargs)
 
 
-def _run(program, stack, config, secret_keys, stack_outputs, reads, project) -> Run:
-    mock = BelenMocks(stack_outputs, reads)
+def _run(program, stack, config, secret_keys, stack_outputs, reads, project, state) -> Run:
+    mock = BelenMocks(stack_outputs, reads, state)
     monitor = RecordingMonitor(mock)
     logger = logging.getLogger(f"belen.mockrun.{id(monitor)}")
     logger.propagate = False
