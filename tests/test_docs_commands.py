@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyrage
 import pytest
 import yaml
+from pyrage import x25519
 
 from components.errors import SettingsError
 from components.settings import SECRET_KEYS, StackConfig, load_settings
@@ -62,10 +64,13 @@ NOT_RUN = {
     "mkdir": "creates a folder in the reader's home for a Pulumi file backend",
     "python3": "creates a venv (./bin/test and the test run itself use the project's)",
     "venv/bin/pip": "installs from PyPI",
+    "age-keygen": "writes the reader's own identity file in their home",
+    "age": "opens the reader's own backup (tests/test_keys_backup.py runs the age CLI on one)",
 }
 # belen's tools that are not run, and why (their usage is checked like the others').
 TOOLS_NOT_RUN = {
     ("tools.keys", "import"): "stores the keys with the Pulumi CLI (`pulumi config set --secret`)",
+    ("tools.keys", "backup"): "reads the stack's keys with the Pulumi CLI (`pulumi stack output --show-secrets`)",
     ("tools.resume", "homelab"): "drives the Pulumi CLI and kubectl against the stack's backend and cluster",
 }
 # The Pulumi CLI commands the docs may use; none is run (no engine in the unit suite: ./bin/e2e runs it).
@@ -291,6 +296,12 @@ def workspace(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     (project / "new.json").write_text(json.dumps(outputs["sealingKeys"][-1:]))
     (project / "cert.pem").write_text(outputs["sealingCertificate"])
     gitops_repo.write(root / "gitops", gitops_repo.clean_files(outputs["sealingCertificate"]))
+    # docs/rebuild.md: the reader's age identity and the backup `tools.keys backup` wrote with it.
+    identity = x25519.Identity.generate()
+    (home / ".config/belen").mkdir(parents=True)
+    (home / ".config/belen/backup-identity.txt").write_text(f"{identity}\n")
+    (project / "homelab-keys-2026-12-06.age").write_bytes(
+        pyrage.encrypt(json.dumps(outputs["sealingKeys"]).encode(), [identity.to_public()]))
     env = {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "HOME": str(home),

@@ -4,10 +4,13 @@
     python -m tools.keys verify --keys FILE [--keys FILE] DIR   open every SealedSecret under DIR with the keys
     python -m tools.keys reseal --keys FILE... --cert FILE DIR  re-encrypt every SealedSecret under DIR to CERT, in place
     python -m tools.keys import FILE --stack STACK           restore a kubectl backup into a stack's secret config
+    python -m tools.keys backup STACK --out FILE (--recipient AGE_PUBLIC_KEY... | --passphrase-file F)
+                                                             the stack's sealing keys, encrypted with age
 
 A kubectl backup is what `kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`
 prints (a v1 List or a single Secret); `pulumi stack output --show-secrets sealingKeys` (or `--json`, all
-outputs) is read too. Exit 1 when any key or item has a problem; plaintext is never printed.
+outputs) is read too, and so is an age backup (`backup`'s) given --identity FILE or --passphrase-file FILE.
+Exit 1 when any key or item has a problem; plaintext is never printed, nor written to disk.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import base64
 import binascii
 import datetime as dt
+import json
 import multiprocessing
 import os
 import shutil
@@ -32,7 +36,7 @@ with cli.requirements():
     import yaml
 
     from components.crypto import pem, sealing
-    from tools import sealed_yaml
+    from tools import age_files, sealed_yaml
 
 # libyaml's parser when PyYAML has it: a GitOps checkout can hold megabytes of sealed values.
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -51,16 +55,29 @@ class KeyItem:
     key: Any
 
 
-def load_key_items(paths: list[str]) -> list[KeyItem]:
-    """Key pairs from PEM files (cert and key in one file, or a cert file followed by its key file)
-    and from kubectl backups of the controller's key Secrets."""
+def read_key_file(path: str, secret: age_files.Secret | None = None) -> str:
+    """A key file's text; an age backup is opened in memory with `secret`."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise KeysError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if age_files.is_age(data):
+        if secret is None:
+            raise KeysError(f"{path}: is an age backup — pass --identity FILE or --passphrase-file FILE to open it")
+        data = secret.decrypt(path, data)
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise KeysError(f"cannot read {path}: it is not text") from None
+
+
+def load_key_items(paths: list[str], secret: age_files.Secret | None = None) -> list[KeyItem]:
+    """Key pairs from PEM files (cert and key in one file, or a cert file followed by its key file),
+    from kubectl backups of the controller's key Secrets, stack outputs and age backups of either."""
     items: list[KeyItem] = []
     pending_cert: tuple[str, str] | None = None
     for path in paths:
-        try:
-            text = Path(path).read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise KeysError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        text = read_key_file(path, secret)
         # PEM files; a stack output (JSON) holds PEM text too, but starts as JSON does.
         if "-----BEGIN" in text and not text.lstrip().startswith(("[", "{")):
             has_cert, has_key = "CERTIFICATE-----" in text, "PRIVATE KEY-----" in text
@@ -154,8 +171,8 @@ def print_problems(items: list[KeyItem], problems: list[sealing.KeyProblem], who
 
 # --- check --------------------------------------------------------------------------------------
 
-def cmd_check(paths: list[str], now: dt.datetime) -> int:
-    items = load_key_items(paths)
+def cmd_check(paths: list[str], now: dt.datetime, secret: age_files.Secret | None = None) -> int:
+    items = load_key_items(paths, secret)
     keys, problems = check_items(items, now)
     by_index: dict[int, list[str]] = {}
     for problem in problems:
@@ -285,9 +302,9 @@ def _verify_in_worker(file: str, doc: dict) -> Verified:
     return verify_one(file, doc, _WORKER_KEYS)
 
 
-def opening_keys(key_files: list[str]) -> list[sealing.SealingKey] | None:
+def opening_keys(key_files: list[str], secret: age_files.Secret | None = None) -> list[sealing.SealingKey] | None:
     """The keys, checked; None (problems printed) when one cannot be used. An expired key still opens what it sealed."""
-    items = load_key_items(key_files)
+    items = load_key_items(key_files, secret)
     keys, problems = check_items(items)
     hard = [p for p in problems if "expired" not in p.what]
     if hard:
@@ -302,8 +319,8 @@ def sealed_secrets_under(root: Path) -> tuple[list[tuple[str, dict]], list[str]]
     return find_sealed_secrets(root)
 
 
-def cmd_verify(key_files: list[str], root: Path) -> int:
-    keys = opening_keys(key_files)
+def cmd_verify(key_files: list[str], root: Path, secret: age_files.Secret | None = None) -> int:
+    keys = opening_keys(key_files, secret)
     if keys is None:
         return 2
     documents, skipped = sealed_secrets_under(root)
@@ -363,8 +380,8 @@ def sealing_certificate(path: str, now: dt.datetime) -> tuple[str, str]:
     return pem.certificate_pem(cert), pem.public_key_fingerprint(public_key)
 
 
-def cmd_reseal(key_files: list[str], cert_file: str, root: Path) -> int:
-    keys = opening_keys(key_files)
+def cmd_reseal(key_files: list[str], cert_file: str, root: Path, secret: age_files.Secret | None = None) -> int:
+    keys = opening_keys(key_files, secret)
     if keys is None:
         return 2
     cert_pem, fingerprint = sealing_certificate(cert_file, dt.datetime.now(dt.timezone.utc))
@@ -424,8 +441,8 @@ def write_resealed(root: Path, documents: list[tuple[str, dict]], results: list[
 
 # --- import -------------------------------------------------------------------------------------
 
-def cmd_import(path: str, stack: str) -> int:
-    items = load_key_items([path])
+def cmd_import(path: str, stack: str, secret: age_files.Secret | None = None) -> int:
+    items = load_key_items([path], secret)
     keys, problems = check_items(items)
     if problems:
         print_problems(items, problems, path)
@@ -445,31 +462,84 @@ def cmd_import(path: str, stack: str) -> int:
     return 0
 
 
+# --- backup -------------------------------------------------------------------------------------
+
+def cmd_backup(stack: str, out: str, recipients: list[str], passphrase_file: str | None) -> int:
+    """The stack's sealingKeys output, checked, encrypted in memory; only ciphertext is written."""
+    if Path(out).exists():
+        raise KeysError(f"{out}: exists — choose a new name (a backup never replaces another)")
+    proc = subprocess.run(["pulumi", "stack", "output", "--stack", stack, "--show-secrets", "--json", "sealingKeys"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        said = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"error: `pulumi stack output --stack {stack} sealingKeys` failed (exit {proc.returncode}): {said}",
+              file=sys.stderr)
+        return 1
+    try:
+        output = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise KeysError(f"stack {stack}: its sealingKeys output is not JSON — is it a belen stack?") from None
+    if output is None:
+        raise KeysError(f"stack {stack}: has no sealingKeys output — run `pulumi up` on it first")
+    items = _stack_output_items(f"stack {stack}", output)
+    keys, problems = check_items(items)
+    hard = [p for p in problems if "expired" not in p.what]  # an expired key still opens what it sealed: kept
+    if hard:
+        print_problems(items, hard, f"stack {stack}")
+        return 1
+    age_files.write_new(out, age_files.encrypt((json.dumps(output, indent=2) + "\n").encode(), recipients,
+                                               passphrase_file))
+    to = f"{len(recipients)} recipient(s)" if recipients else "a passphrase"
+    print(f"{len(keys)} key(s) of stack {stack} ({', '.join(k.fingerprint[:16] for k in keys)}) written to {out}, "
+          f"encrypted to {to}")
+    print(f"check it: python -m tools.keys check {out} " + ("--identity FILE" if recipients else
+                                                             f"--passphrase-file {passphrase_file}"))
+    return 0
+
+
+def _opening_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--identity", metavar="FILE", help="open age backups with this identity file (as age -i)")
+    parser.add_argument("--passphrase-file", metavar="FILE", help="open age backups with the passphrase on this file's first line")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.keys", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="describe and check keys")
     check.add_argument("files", nargs="+", metavar="FILE")
+    _opening_options(check)
     verify = sub.add_parser("verify", help="open every SealedSecret under DIR with the keys")
     verify.add_argument("--keys", action="append", required=True, metavar="FILE")
     verify.add_argument("dir", metavar="DIR")
+    _opening_options(verify)
     reseal = sub.add_parser("reseal", help="re-encrypt every SealedSecret under DIR to a certificate, in place")
     reseal.add_argument("--keys", action="append", required=True, metavar="FILE")
     reseal.add_argument("--cert", required=True, metavar="FILE")
     reseal.add_argument("dir", metavar="DIR")
+    _opening_options(reseal)
     restore = sub.add_parser("import", help="restore a kubectl backup into a stack's secret config")
     restore.add_argument("file", metavar="FILE")
     restore.add_argument("--stack", required=True)
+    _opening_options(restore)
+    backup = sub.add_parser("backup", help="write the stack's sealing keys to a file, encrypted with age")
+    backup.add_argument("stack", metavar="STACK")
+    backup.add_argument("--out", required=True, metavar="FILE", help="a new file (never replaced)")
+    backup.add_argument("--recipient", action="append", default=[], metavar="AGE_PUBLIC_KEY",
+                        help="encrypt to this age (age1…) or SSH public key; repeat for more")
+    backup.add_argument("--passphrase-file", metavar="FILE", help="encrypt with the passphrase on this file's first line")
     args = parser.parse_args(argv)
     try:
+        if args.command == "backup":
+            return cmd_backup(args.stack, args.out, args.recipient, args.passphrase_file)
+        secret = age_files.Secret.from_files(args.identity, args.passphrase_file)
         if args.command == "check":
-            return cmd_check(args.files, dt.datetime.now(dt.timezone.utc))
+            return cmd_check(args.files, dt.datetime.now(dt.timezone.utc), secret)
         if args.command == "verify":
-            return cmd_verify(args.keys, Path(args.dir))
+            return cmd_verify(args.keys, Path(args.dir), secret)
         if args.command == "reseal":
-            return cmd_reseal(args.keys, args.cert, Path(args.dir))
-        return cmd_import(args.file, args.stack)
-    except KeysError as exc:
+            return cmd_reseal(args.keys, args.cert, Path(args.dir), secret)
+        return cmd_import(args.file, args.stack, secret)
+    except (KeysError, age_files.AgeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
