@@ -141,6 +141,7 @@ class Flux(pulumi.ComponentResource):
 
     def _receiver(self, name: str, namespace: k8s.core.v1.Namespace) -> pulumi.Output[str]:
         """A GitHub webhook receiver, so a push triggers a sync instead of waiting for the interval."""
+        # Not protected: a lost token is made anew at the next `up` (the Git host's webhook takes the new one).
         token = random.RandomPassword(f"{name}-webhook-token", length=40, special=False,
                                       opts=pulumi.ResourceOptions(parent=self))
         secret = k8s.core.v1.Secret(

@@ -65,7 +65,7 @@ class SealedSecrets(pulumi.ComponentResource):
             self._namespace_deps.append(k8s.core.v1.Namespace(
                 f"{name}-namespace",
                 metadata={"name": settings.namespace},
-                # Deleting the namespace would delete the keys in it.
+                # Deleting the namespace would delete the keys in it (retained like them, not protected).
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             ))
         keys = self._replica_keys(settings.keys_from_stack) if settings.keys_from_stack else self._own_keys(settings)
@@ -225,7 +225,9 @@ class SealedSecrets(pulumi.ComponentResource):
             type="kubernetes.io/tls",
             data=pulumi.Output.secret({"tls.crt": b64(cert), "tls.key": b64(key)}),
             # Losing a sealing key loses every secret sealed with it: never delete one from a cluster
-            # (retiring one is explicit: RetiredSealingKey).
+            # (retiring one is explicit: RetiredSealingKey). Retained, not protected: its key is in the
+            # state (GeneratedSealingKey, protected) or the config, and the next cluster gets it again;
+            # protecting it would tie the state to a cluster that a rebuild replaces.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True,
                                         depends_on=[*self._namespace_deps, *(after or [])]),
         )
