@@ -7,6 +7,7 @@ import pytest
 
 from components.errors import SettingsError
 from components.settings import StackConfig, load_settings
+from tests import keyfactory as kf
 
 
 def load(values, secret_keys=()):
@@ -121,8 +122,22 @@ def test_secret_setting_in_plain_text_is_refused():
     lines = errors({"belen:cluster": {"name": "x"}, "belen:kubeconfig": "apiVersion: v1"})
     assert lines == [
         "belen:kubeconfig: is stored in plain text — remove it from the stack file and set it with "
-        "`pulumi config set --secret --path 'belen:kubeconfig...'`"
+        "`pulumi config set --secret --path 'belen:kubeconfig'`"
     ]
+
+
+def test_a_structured_secret_in_plain_text_is_told_the_whole_path_of_each_value():
+    lines = errors({"belen:cluster": {"name": "x"}, "belen:flux": {"git": {"url": "https://git.example.org/r"}},
+                    "belen:gitAuth": {"username": "u", "password": "hunter2"},
+                    "belen:sealingKeys": [kf.pair("restored")]})
+    command = "`pulumi config set --secret --path 'belen:{}'`".format
+    assert lines == [
+        "belen:sealingKeys: is stored in plain text — remove it from the stack file and set it with "
+        f"{command('sealingKeys[0].cert')} and {command('sealingKeys[0].key')}",
+        "belen:gitAuth: is stored in plain text — remove it from the stack file and set it with "
+        f"{command('gitAuth.username')} and {command('gitAuth.password')}",
+    ]
+    assert "hunter2" not in "\n".join(lines)
 
 
 def test_other_namespaces_are_ignored():

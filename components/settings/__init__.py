@@ -242,9 +242,22 @@ def set_path(tree: dict[str, Any], path: str, value: Any, *, replace: bool) -> b
 def _secret(values: dict[str, Any], secret: set[str], key: str, problems: Problems) -> Any:
     value = values.get(key)
     if value is not None and key not in secret:
-        problems.add(key, "is stored in plain text", f"remove it from the stack file and set it with "
-                     f"`pulumi config set --secret --path 'belen:{key}...'`")
+        whole = SETTINGS.fields[key].kind in ("string", "any")  # text set in one piece, even when it parses as JSON
+        commands = " and ".join(f"`pulumi config set --secret --path 'belen:{path}'`"
+                                for path in ([key] if whole else _leaf_paths(value, key)))
+        problems.add(key, "is stored in plain text", f"remove it from the stack file and set it with {commands}")
     return value
+
+
+def _leaf_paths(value: Any, path: str) -> list[str]:
+    """The paths of the values inside `value` (`gitAuth.identity`, `sealingKeys[0].cert`); `path` if it holds none."""
+    if isinstance(value, dict):
+        items = [(f"{path}.{key}", item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return [path]
+    return [found for item_path, item in items for found in _leaf_paths(item, item_path)] or [path]
 
 
 def _text(value: Any, key: str, problems: Problems) -> str | None:
