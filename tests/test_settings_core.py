@@ -73,6 +73,13 @@ def test_an_unknown_key_comes_before_the_problems_it_causes():
     ]
 
 
+def test_the_consequences_of_a_reported_problem_are_not_reported():
+    assert errors({"belen:cluster": {"name": "x"}, "belen:ingress": {"install": "yes", "replicas": "two"}}) == [
+        "belen:ingress.install: must be true or false, got a string — set it to true or false",
+        "belen:ingress.replicas: must be a whole number, got a string — set it to a whole number",
+    ]
+
+
 @pytest.mark.parametrize("written, hint", [("nodeport", "did you mean 'NodePort'?"),
                                            ("LoadBalancr", "did you mean 'LoadBalancer'?"),
                                            ("ClusterIP", "use one of LoadBalancer, NodePort")])

@@ -33,9 +33,9 @@ def parse_ingress(node: Node) -> IngressSettings:
         else:
             annotations[key] = value
     replicas = node.int("replicas", 2, minimum=1, maximum=20)
-    if not install:
+    if not install and node.valid("install"):
         for key in ("serviceType", "loadBalancerIP", "annotations", "replicas"):
-            if node.has(key):
+            if node.has(key) and node.valid(key):
                 node.problems.add(f"ingress.{key}", "only applies when belen installs the controller",
                                   "set belen:ingress.install: true, or remove it (k3s configures its own Traefik)")
     if load_balancer_ip and service_type != "LoadBalancer":

@@ -44,9 +44,11 @@ class Problems:
     def __init__(self) -> None:
         self._found: list[tuple[int, str]] = []
         self.missing: list[str] = []  # paths of required values that are absent, in the order found
+        self.paths: set[str] = set()  # where a problem was found: its consequences are not reported again
 
     def add(self, path: str, what: str, todo: str, *, rank: int = OTHER) -> None:
         self._found.append((rank, f"belen:{path}: {what} — {todo}"))
+        self.paths.add(path)
 
     def require(self, path: str, what: str, todo: str, *, where: str | None = None) -> None:
         """A problem that a value must be set at `where` (default `path`)."""
@@ -102,6 +104,10 @@ class Node:
 
     def has(self, key: str) -> bool:
         return self.value.get(key) is not None
+
+    def valid(self, key: str) -> bool:
+        """No problem was reported about `key`'s value (so what follows from it is worth reporting)."""
+        return self.child_path(key) not in self.problems.paths
 
     def raw(self, key: str, default: Any = None) -> Any:
         self._seen.add(key)
