@@ -8,6 +8,7 @@ import pytest
 from components.errors import SettingsError
 from components.settings import StackConfig, load_settings
 from tests import keyfactory as kf
+from tests.graph import render_cli, write_yaml
 
 
 def load(values, secret_keys=()):
@@ -145,6 +146,19 @@ def test_a_structured_secret_in_plain_text_is_told_the_whole_path_of_each_value(
         f"{command('gitAuth.username')} and {command('gitAuth.password')}",
     ]
     assert "hunter2" not in "\n".join(lines)
+
+
+def test_a_key_without_the_belen_prefix_is_named_and_read_as_meant():
+    assert errors({"cluster": {"name": "x"}}) == [
+        'belen:cluster: is written "cluster", without the belen: prefix — name it belen:cluster in the stack '
+        "file's config"]
+
+
+def test_a_stack_files_key_without_the_belen_prefix_reaches_the_program(tmp_path):
+    result = render_cli("local", "--out", str(tmp_path / "out"), "--config-file",
+                        str(write_yaml(tmp_path / "in.yaml", {"ingress": {"install": True}})))
+    assert (result.code, result.stderr) == (2, 'belen:ingress: is written "ingress", without the belen: prefix — '
+                                               "name it belen:ingress in the stack file's config\n")
 
 
 def test_other_namespaces_are_ignored():

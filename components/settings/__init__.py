@@ -173,7 +173,11 @@ def _belen_values(config: StackConfig, problems: Problems) -> tuple[dict[str, An
     known = PLAIN_KEYS + SECRET_KEYS
     literal = []
     for full_key, value in config.values.items():
-        namespace, _, key = full_key.partition(":")
+        namespace, colon, key = full_key.partition(":")
+        if not colon:  # `cluster:` in a stack file's config: read as meant, once told
+            namespace, key = NAMESPACE, full_key
+            if not _missing_prefix(key, known, problems) or f"{NAMESPACE}:{key}" in config.values:
+                continue
         if namespace != NAMESPACE:
             continue
         head = PATH_PART.match(key)
@@ -200,6 +204,16 @@ def _belen_values(config: StackConfig, problems: Problems) -> tuple[dict[str, An
         if set_path(values, key, value, replace=False) and head in made and head in SECRET_KEYS:
             secret.add(head)
     return values, secret
+
+
+def _missing_prefix(key: str, known: tuple[str, ...], problems: Problems) -> bool:
+    """Report a key of belen's written without `belen:`; False if it is none of belen's."""
+    head = PATH_PART.match(key)
+    if head is None or head.group(2) not in known:
+        return False
+    problems.add(key, f'is written "{key}", without the belen: prefix',
+                 f"name it belen:{key} in the stack file's config", rank=UNKNOWN)
+    return True
 
 
 def _literal_path_key(key: str, value: Any, is_secret: bool, problems: Problems) -> None:
