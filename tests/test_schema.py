@@ -87,14 +87,3 @@ def test_other_namespaces_and_pulumis_own_keys_pass_but_not_other_top_level_keys
 def test_reading_a_setting_the_catalog_does_not_declare_is_a_bug_in_belen():
     with pytest.raises(CatalogError, match="belen:ingress.colour is read by the settings code but not declared"):
         Node({}, "ingress", Problems()).str("colour")
-
-
-@pytest.mark.parametrize("read, message", [
-    (lambda node: node.int("replicas", 3, minimum=1, maximum=20), "read with default 3 but declared with 2"),
-    (lambda node: node.int("replicas", 2, minimum=0, maximum=20), "read with minimum 0 but declared with 1"),
-    (lambda node: node.str("serviceType", choices=("LoadBalancer",)), "read with enum ['LoadBalancer']"),
-    (lambda node: node.bool("className", True), "read as boolean but declared as string"),
-])
-def test_reading_a_setting_otherwise_than_declared_is_a_bug_in_belen(read, message):
-    with pytest.raises(CatalogError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        read(Node({}, "ingress", Problems()))

@@ -89,10 +89,12 @@ def _shape(setting: Setting, in_secret: bool) -> dict[str, Any]:
                   "additionalProperties": False}
         required = [key for key, field in setting.fields.items() if field.required]
         return {**schema, "required": required} if required else schema
+    at_least = {} if setting.min_items is None else {"minItems" if setting.kind == "list" else "minProperties":
+                                                     setting.min_items}
     if setting.kind == "list":
-        return {"type": "array", "items": _schema(setting.item, in_secret)}
+        return {"type": "array", "items": _schema(setting.item, in_secret), **at_least}
     if setting.kind == "map":
-        return {"type": "object", "additionalProperties": _schema(setting.item, in_secret)}
+        return {"type": "object", "additionalProperties": _schema(setting.item, in_secret), **at_least}
     return {}
 
 

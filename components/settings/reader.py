@@ -10,27 +10,18 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from typing import Any
 
 from components.crypto import pem
 from components.errors import SettingsError
+from components.settings.catalog import SETTINGS, Setting
+from components.settings.constants import mismatch
 
-if TYPE_CHECKING:
-    from components.settings.catalog import Setting
-
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-# Flux/Go durations such as 1m, 10m30s, 1h.
-STACK_REF = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
-# Namespaces every cluster already has: belen never creates (and so never deletes) them.
-BUILT_IN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 _MISSING = object()
 
 
 class CatalogError(Exception):
-    """The settings code reads a setting otherwise than components/settings/catalog.py declares it: a bug in belen."""
+    """The settings code reads a setting components/settings/catalog.py does not declare: a bug in belen."""
 
 
 # How early a problem is listed: a key belen does not know, or a value of the wrong type, is often the
@@ -120,104 +111,85 @@ class Node:
     def _wrong_type(self, path: str, what: str, value: Any, todo: str) -> None:
         self.problems.add(path, f"{what}, got {describe(value)}", todo, rank=WRONG_TYPE)
 
-    def _declared(self, key: str, kinds: tuple[str, ...], **given: Any) -> None:
-        """Refuse to read `key` other than as the catalog declares it: a mistake in belen's code, not the user's."""
+    def _declared(self, key: str) -> Setting:
+        """The catalog's declaration of `key`: its default, choices, bounds and pattern are the ones read."""
         declared = self.setting.child(str(key))
-        where = f"belen:{self.child_path(key)}"
         if declared is None:
-            raise CatalogError(f"{where} is read by the settings code but not declared in "
-                               f"components/settings/catalog.py — declare it there")
-        if declared.kind not in (*kinds, "any"):
-            raise CatalogError(f"{where} is read as {' or '.join(kinds)} but declared as {declared.kind}")
-        for name, value in given.items():
-            expected = getattr(declared, name)
-            if name == "required":
-                differs = expected and not value
-            elif name == "enum":
-                differs = bool(expected) and value is not None and set(value) != set(expected)
-            else:
-                differs = expected is not None and value is not None and value != expected
-            if differs:
-                raise CatalogError(f"{where} is read with {name} {value!r} but declared with {expected!r}")
+            raise _undeclared(self.child_path(key))
+        return declared
 
     def str(
         self,
         key: str,
-        default: str | None = None,
         *,
-        required: bool = False,
         todo: str = "set it to a string",
         check: Callable[[str], str | None] | None = None,
+        required: bool = False,
         choices: Iterable[str] | None = None,
-        coerce_numbers: bool = False,
     ) -> str | None:
-        """A string. `check` returns a problem text or None; `choices` lists the allowed values."""
-        allowed = list(choices) if choices is not None else None
-        self._declared(key, ("string",), default=default, required=required, enum=allowed)
+        """A string as declared. `check` returns a problem text or None, before the declared choices and
+        pattern are checked; `required` and `choices` add what the catalog cannot declare (they depend on
+        other settings)."""
+        declared = self._declared(key)
         value = self.raw(key)
         if value is None:
-            if required:
+            if required or declared.required:
                 self.problems.require(self.child_path(key), "is required", todo)
-            return default
-        if coerce_numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return declared.default
+        if declared.numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
             self._wrong_type(self.child_path(key), "must be a string", value, todo)
-            return default
-        if allowed is not None and value not in allowed:
+            return declared.default
+        allowed = list(choices or declared.enum)
+        problem = check(value) if check else None
+        if not problem and allowed and value not in allowed:
             self._bad(key, f"'{value}' is not one of {', '.join(allowed)}", _choice_hint(value, allowed))
-            return default
-        if check is not None:
-            problem = check(value)
-            if problem:
-                self._bad(key, problem, todo)
-                return default
+            return declared.default
+        problem = problem or (declared.pattern and mismatch(declared.pattern, value))
+        if problem:
+            self._bad(key, problem, todo)
+            return declared.default
         return value
 
-    def bool(self, key: str, default: bool) -> bool:
-        self._declared(key, ("boolean",), default=default)
+    def bool(self, key: str) -> bool | None:
+        declared = self._declared(key)
         value = self.raw(key)
         if value is None:
-            return default
+            return declared.default
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         if not isinstance(value, bool):
             self._wrong_type(self.child_path(key), "must be true or false", value, "set it to true or false")
-            return default
+            return declared.default
         return value
 
-    def int(self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-        self._declared(key, ("integer",), default=default, minimum=minimum, maximum=maximum)
+    def int(self, key: str) -> int:
+        declared = self._declared(key)
+        minimum, maximum = declared.minimum, declared.maximum
         value = self.raw(key)
         if value is None:
-            return default
+            return declared.default
         if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             self._wrong_type(self.child_path(key), "must be a whole number", value, "set it to a whole number")
-            return default
+            return declared.default
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             bounds = f"from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
             self._bad(key, f"{value} is out of range", f"use a number {bounds}")
-            return default
+            return declared.default
         return value
-
-    def duration(self, key: str, default: str) -> str:
-        return self.str(
-            key,
-            default,
-            todo="write a duration such as 1m, 10m or 1h30m",
-            check=lambda v: None if DURATION.match(v) else f"'{v}' is not a duration",
-        ) or default
 
     def strings(self, key: str, *, check: Callable[[str], str | None] | None = None, todo: str = "") -> list[str]:
         """A list of strings (each checked)."""
         result = []
+        pattern = self._declared(key).item.pattern
         for path, item in self.items(key):
             if not isinstance(item, str):
                 self._wrong_type(path, "must be a string", item, todo or "write a string")
                 continue
-            problem = check(item) if check else None
+            problem = (check and check(item)) or (pattern and mismatch(pattern, item))
             if problem:
                 self.problems.add(path, problem, todo or "fix the value")
                 continue
@@ -226,7 +198,7 @@ class Node:
 
     def items(self, key: str) -> Iterator[tuple[str, Any]]:
         """(path, value) for each element of a list setting."""
-        self._declared(key, ("list",))
+        self._declared(key)
         value = self.raw(key)
         if value is None:
             return
@@ -242,12 +214,12 @@ class Node:
             yield Node(item, path, self.problems)
 
     def node(self, key: str) -> Node:
-        self._declared(key, ("object", "map"))
+        self._declared(key)
         return Node(self.raw(key), self.child_path(key), self.problems)
 
     def entries(self, key: str) -> Iterator[tuple[str, Any]]:
         """(name, value) of a mapping keyed by user-chosen names (not a fixed set of settings)."""
-        self._declared(key, ("map",))
+        self._declared(key)
         value = self.raw(key)
         if value is None:
             return
@@ -276,38 +248,15 @@ def _choice_hint(value: str, allowed: list[str]) -> str:
 
 def _catalog_setting(path: str) -> Setting:
     """The declaration of the setting at `path`; reading an undeclared one is a mistake in belen's code."""
-    from components.settings.catalog import SETTINGS  # the catalog imports the parsers' constants
-
     setting = SETTINGS.at(path)
     if setting is None:
-        raise CatalogError(f"belen:{path} is read by the settings code but not declared in "
-                           f"components/settings/catalog.py — declare it there")
+        raise _undeclared(path)
     return setting
 
 
-def dns_label(value: str) -> str | None:
-    if DNS_LABEL.match(value):
-        return None
-    return f"'{value}' is not a DNS label"
-
-
-def stack_reference(value: str) -> str | None:
-    if STACK_REF.match(value):
-        return None
-    return f"'{value}' is not <organization>/<project>/<stack>"
-
-
-def dns_subdomain(value: str) -> str | None:
-    if DNS_SUBDOMAIN.match(value):
-        return None
-    return f"'{value}' is not a valid Kubernetes name"
-
-
-def url(value: str, schemes: tuple[str, ...]) -> str | None:
-    parsed = urlparse(value)
-    if parsed.scheme not in schemes or not parsed.hostname:
-        return f"'{value}' is not an {' or '.join(schemes)} URL"
-    return None
+def _undeclared(path: str) -> CatalogError:
+    return CatalogError(f"belen:{path} is read by the settings code but not declared in "
+                        f"components/settings/catalog.py — declare it there")
 
 
 def pem_certificates(text: str) -> str | None:
