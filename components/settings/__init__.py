@@ -187,7 +187,7 @@ def _belen_values(config: StackConfig, problems: Problems) -> tuple[dict[str, An
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             problems.add(key, "unknown setting", f"did you mean '{close[0]}'?" if close else
-                         f"known settings are belen:{', belen:'.join(sorted(known))}", rank=UNKNOWN)
+                         f"known settings are belen:{', belen:'.join(sorted(known))}", rank=UNKNOWN, declared=True)
             continue
         values[key] = value
         if full_key in config.secret_keys:
@@ -212,7 +212,7 @@ def _missing_prefix(key: str, known: tuple[str, ...], problems: Problems) -> boo
     if head is None or head.group(2) not in known:
         return False
     problems.add(key, f'is written "{key}", without the belen: prefix',
-                 f"name it belen:{key} in the stack file's config", rank=UNKNOWN)
+                 f"name it belen:{key} in the stack file's config", rank=UNKNOWN, declared=True)
     return True
 
 
@@ -223,7 +223,7 @@ def _literal_path_key(key: str, value: Any, is_secret: bool, problems: Problems)
     command = (f"pulumi config set --secret --path 'belen:{key}' < FILE" if is_secret else
                f"pulumi config set --path 'belen:{key}' {shown if plain else '< FILE'}")
     problems.add(key, f'set as a literal key named "{key}"', f"run pulumi config rm belen:{key}, then {command} "
-                 f"(or write it nested in the stack file)", rank=UNKNOWN)
+                 f"(or write it nested in the stack file)", rank=UNKNOWN, declared=True)
 
 
 def set_path(tree: dict[str, Any], path: str, value: Any, *, replace: bool) -> bool:
@@ -259,7 +259,8 @@ def _secret(values: dict[str, Any], secret: set[str], key: str, problems: Proble
         whole = SETTINGS.fields[key].kind in ("string", "any")  # text set in one piece, even when it parses as JSON
         commands = " and ".join(f"`pulumi config set --secret --path 'belen:{path}'`"
                                 for path in ([key] if whole else _leaf_paths(value, key)))
-        problems.add(key, "is stored in plain text", f"remove it from the stack file and set it with {commands}")
+        problems.add(key, "is stored in plain text", f"remove it from the stack file and set it with {commands}",
+                     declared=True)
     return value
 
 

@@ -36,14 +36,20 @@ class Problems:
         self._found: list[tuple[int, str]] = []
         self.missing: list[str] = []  # paths of required values that are absent, in the order found
         self.paths: set[str] = set()  # where a problem was found: its consequences are not reported again
+        self.declared: list[str] = []  # the problems the catalog's declarations state
 
-    def add(self, path: str, what: str, todo: str, *, rank: int = OTHER) -> None:
-        self._found.append((rank, f"belen:{path}: {what} — {todo}"))
+    def add(self, path: str, what: str, todo: str, *, rank: int = OTHER, declared: bool = False) -> None:
+        """`declared`: the catalog states what is wrong (a type, a required key, a choice, a bound, a pattern),
+        so stacks/belen.schema.json refuses it too."""
+        line = f"belen:{path}: {what} — {todo}"
+        self._found.append((rank, line))
         self.paths.add(path)
+        if declared:
+            self.declared.append(line)
 
-    def require(self, path: str, what: str, todo: str, *, where: str | None = None) -> None:
+    def require(self, path: str, what: str, todo: str, *, where: str | None = None, declared: bool = False) -> None:
         """A problem that a value must be set at `where` (default `path`)."""
-        self.add(path, what, todo)
+        self.add(path, what, todo, declared=declared)
         self.missing.append(where or path)
 
     @property
@@ -83,6 +89,7 @@ class Node:
         self.problems = problems
         self._seen: set[str] = set()
         self.setting = _catalog_setting(path)
+        self.given = value is not None  # the catalog's "required" holds where the object is given
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -105,11 +112,11 @@ class Node:
         value = self.value.get(key, _MISSING)
         return default if value is _MISSING or value is None else value
 
-    def _bad(self, key: str, what: str, todo: str) -> None:
-        self.problems.add(self.child_path(key), what, todo)
+    def _bad(self, key: str, what: str, todo: str, declared: bool = False) -> None:
+        self.problems.add(self.child_path(key), what, todo, declared=declared)
 
     def _wrong_type(self, path: str, what: str, value: Any, todo: str) -> None:
-        self.problems.add(path, f"{what}, got {describe(value)}", todo, rank=WRONG_TYPE)
+        self.problems.add(path, f"{what}, got {describe(value)}", todo, rank=WRONG_TYPE, declared=True)
 
     def _declared(self, key: str) -> Setting:
         """The catalog's declaration of `key`: its default, choices, bounds and pattern are the ones read."""
@@ -134,7 +141,7 @@ class Node:
         value = self.raw(key)
         if value is None:
             if required or declared.required:
-                self.problems.require(self.child_path(key), "is required", todo)
+                self.problems.require(self.child_path(key), "is required", todo, declared=declared.required and self.given)
             return declared.default
         if declared.numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
@@ -144,11 +151,12 @@ class Node:
         allowed = list(choices or declared.enum)
         problem = check(value) if check else None
         if not problem and allowed and value not in allowed:
-            self._bad(key, f"'{value}' is not one of {', '.join(allowed)}", _choice_hint(value, allowed))
+            self._bad(key, f"'{value}' is not one of {', '.join(allowed)}", _choice_hint(value, allowed),
+                      declared=not choices)
             return declared.default
-        problem = problem or (declared.pattern and mismatch(declared.pattern, value))
-        if problem:
-            self._bad(key, problem, todo)
+        mismatched = not problem and declared.pattern and mismatch(declared.pattern, value)
+        if problem or mismatched:
+            self._bad(key, problem or mismatched, todo, declared=bool(mismatched))
             return declared.default
         return value
 
@@ -177,7 +185,7 @@ class Node:
             return declared.default
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             bounds = f"from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
-            self._bad(key, f"{value} is out of range", f"use a number {bounds}")
+            self._bad(key, f"{value} is out of range", f"use a number {bounds}", declared=True)
             return declared.default
         return value
 
@@ -189,9 +197,10 @@ class Node:
             if not isinstance(item, str):
                 self._wrong_type(path, "must be a string", item, todo or "write a string")
                 continue
-            problem = (check and check(item)) or (pattern and mismatch(pattern, item))
-            if problem:
-                self.problems.add(path, problem, todo or "fix the value")
+            problem = check(item) if check else None
+            mismatched = not problem and pattern and mismatch(pattern, item)
+            if problem or mismatched:
+                self.problems.add(path, problem or mismatched, todo or "fix the value", declared=bool(mismatched))
                 continue
             result.append(item)
         return result
@@ -236,7 +245,8 @@ class Node:
                 continue
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known settings here: {', '.join(known) or 'none'}"
-            self.problems.add(self.child_path(key), "unknown setting", hint, rank=UNKNOWN)
+            self.problems.add(self.child_path(key), "unknown setting", hint, rank=UNKNOWN,
+                              declared=self.setting.kind == "object" and key not in self.setting.fields)
 
 
 def _choice_hint(value: str, allowed: list[str]) -> str:
