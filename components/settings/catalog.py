@@ -1,10 +1,9 @@
-"""Every `belen:*` setting declared once: its type, default, allowed values and meaning.
+"""Every `belen:*` setting declared once: its type, default, allowed values, bounds, pattern and meaning.
 
-The parsers read settings through `reader.Node`, which looks up each key here and refuses a key this
-catalog does not declare, or a default, choice list or bound that differs from it (`CatalogError`,
-a mistake in belen's code that every test reaching the parser reports). `python -m tools.schema`
-writes `stacks/belen.schema.json` from it, and `tools.preflight --secrets` describes secret values
-with it, so the editor's view, the hints and the parsers cannot drift apart.
+The parsers read settings through `reader.Node`, which takes each key's default, choices, bounds, pattern
+and number coercion from here (and refuses a key this catalog does not declare: `CatalogError`, a mistake
+in belen's code). `python -m tools.schema` writes `stacks/belen.schema.json` from it, and `tools.preflight
+--secrets` describes secret values with it, so the editor's view, the hints and the parsers cannot drift apart.
 """
 
 from __future__ import annotations

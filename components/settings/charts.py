@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -149,14 +149,13 @@ class Node:
             self._wrong_type(self.child_path(key), "must be a string", value, todo)
             return declared.default
         allowed = list(choices or declared.enum)
-        problem = check(value) if check else None
+        problem, stated = _problem(value, check, declared.pattern)
         if not problem and allowed and value not in allowed:
             self._bad(key, f"'{value}' is not one of {', '.join(allowed)}", _choice_hint(value, allowed),
                       declared=not choices)
             return declared.default
-        mismatched = not problem and declared.pattern and mismatch(declared.pattern, value)
-        if problem or mismatched:
-            self._bad(key, problem or mismatched, todo, declared=bool(mismatched))
+        if problem:
+            self._bad(key, problem, todo, declared=stated)
             return declared.default
         return value
 
@@ -197,10 +196,9 @@ class Node:
             if not isinstance(item, str):
                 self._wrong_type(path, "must be a string", item, todo or "write a string")
                 continue
-            problem = check(item) if check else None
-            mismatched = not problem and pattern and mismatch(pattern, item)
-            if problem or mismatched:
-                self.problems.add(path, problem or mismatched, todo or "fix the value", declared=bool(mismatched))
+            problem, stated = _problem(item, check, pattern)
+            if problem:
+                self.problems.add(path, problem, todo or "fix the value", declared=stated)
                 continue
             result.append(item)
         return result
@@ -247,6 +245,15 @@ class Node:
             hint = f"did you mean '{close[0]}'?" if close else f"known settings here: {', '.join(known) or 'none'}"
             self.problems.add(self.child_path(key), "unknown setting", hint, rank=UNKNOWN,
                               declared=self.setting.kind == "object" and key not in self.setting.fields)
+
+
+def _problem(value: str, check: Callable[[str], str | None] | None, pattern: str | None) -> tuple[str | None, bool]:
+    """A value's problem, `check`'s before the declared pattern's, and whether the catalog states it."""
+    problem = check(value) if check else None
+    if problem or not pattern:
+        return problem, False
+    problem = mismatch(pattern, value)
+    return problem, problem is not None
 
 
 def _choice_hint(value: str, allowed: list[str]) -> str:
