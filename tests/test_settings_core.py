@@ -79,6 +79,10 @@ def test_the_consequences_of_a_reported_problem_are_not_reported():
         "belen:ingress.install: must be true or false, got a string — set it to true or false",
         "belen:ingress.replicas: must be a whole number, got a string — set it to a whole number",
     ]
+    mirror = {"fromStack": "o/belen/ops", "certificates": {"web": {"namespaces": ["web"]}}, "mode": "continous",
+              "refreshInterval": "1m"}
+    assert errors({"belen:cluster": {"name": "x"}, "belen:tls": {"mirror": mirror}}) == [
+        "belen:tls.mirror.mode: 'continous' is not one of stack, continuous — did you mean 'continuous'?"]
 
 
 @pytest.mark.parametrize("written, hint", [("nodeport", "did you mean 'NodePort'?"),

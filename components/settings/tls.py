@@ -73,7 +73,7 @@ def _mirror(node: Node) -> TlsMirrorSettings:
     create_namespaces = node.bool("createNamespaces")
     mode = node.str("mode")
     refresh_interval = node.str("refreshInterval", todo=DURATION_TODO)
-    if node.has("refreshInterval") and mode == "stack":
+    if node.has("refreshInterval") and mode == "stack" and node.valid("mode"):
         node.problems.add(node.child_path("refreshInterval"), "has no effect in mode stack",
                           "remove it, or set mode: continuous")
     elif problem := check_refresh_interval(refresh_interval):
