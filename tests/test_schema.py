@@ -12,6 +12,7 @@ import yaml
 from components.errors import SettingsError
 from components.settings import StackConfig, load_settings
 from components.settings.catalog import SETTINGS
+from components.settings.constants import WORDS
 from components.settings.reader import CatalogError, Node, Problems
 from tests.graph import PROJECT_DIR, RENDER_INPUTS, run_main
 from tools import schema
@@ -111,3 +112,12 @@ def test_the_schema_refuses_what_belen_refuses(validator, config):
     with pytest.raises(SettingsError):
         load_settings(StackConfig(config, frozenset({"belen:sealingKeys"})), "x")
     assert problems(validator, {"config": config}) != []
+
+
+def test_every_pattern_the_catalog_declares_has_its_words():
+    def patterns(setting):
+        yield setting.pattern
+        for child in [*setting.fields.values(), *([setting.item] if setting.item else [])]:
+            yield from patterns(child)
+
+    assert {pattern for pattern in patterns(SETTINGS) if pattern} <= set(WORDS)

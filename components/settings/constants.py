@@ -61,6 +61,7 @@ WORDS = {
     EXACT_VERSION: "an exact chart version",
     REPOSITORY: "an https://, oci:// or http:// address",
     REGISTRY: "a registry host with an optional path",
+    FINGERPRINT: "a key fingerprint",
 }
 DURATION_TODO = "write a duration such as 1m, 10m or 1h30m"
 
