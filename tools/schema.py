@@ -58,7 +58,8 @@ def _config(secrets: str) -> dict[str, Any]:
     """The `config:` mapping: belen's keys (a secret one as `secrets` says) and other namespaces' (Pulumi's or a
     provider's business); a `belen:` key the catalog does not declare is unknown."""
     properties = {f"{NAMESPACE}:{key}": _schema(setting, secrets) if setting.secret or secrets == "secure" else
-                  {"$ref": f"#/properties/config/properties/{NAMESPACE}:{key}"} for key, setting in SETTINGS.fields.items()}
+                  {"$ref": f"#/properties/config/properties/{NAMESPACE}:{key}"}
+                  for key, setting in SETTINGS.fields.items()}
     names = {"if": {"pattern": f"^{NAMESPACE}:"}, "then": {"enum": list(properties)}, "else": {"pattern": "^[^:]+:"}}
     return {"type": "object", "properties": properties, "propertyNames": names}
 

@@ -288,8 +288,8 @@ CHART = obj("where the chart comes from", {
     "repository": text("another chart repository or OCI registry path (https://…, oci://… or http://… with a warning)",
                        default_text="the pin's", pattern=c.REPOSITORY),
     "path": text("a local chart directory or .tgz, absolute or relative to the project root; not with repository"),
-    "version": text("another exact chart version (1.2.3); with path it must equal the chart's", default_text="the pin's",
-                    pattern=c.EXACT_VERSION),
+    "version": text("another exact chart version (1.2.3); with path it must equal the chart's",
+                    default_text="the pin's", pattern=c.EXACT_VERSION),
     "values": free("chart values deep-merged over belen's; some keys are refused"),
 })
 

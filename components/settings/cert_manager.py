@@ -64,8 +64,10 @@ def _certificate(node: Node, issuers: dict[str, Issuer]) -> CertificateSettings 
     if node.value.get("dnsNames") in (None, []):
         node.problems.add(node.child_path("dnsNames"), "is required", "list the DNS names the certificate is for")
     known = f"use one of {', '.join(issuers)}" if issuers else "add an issuer to belen:certManager.issuers first"
-    issuer = node.str("issuer", todo=known, check=lambda v: None if v in issuers else f"'{v}' is not a configured issuer")
-    secret_name = node.str("secretName", todo="set it to a Secret name such as homarr-dev-tls") or (name and f"{name}-tls")
+    issuer = node.str("issuer", todo=known,
+                      check=lambda v: None if v in issuers else f"'{v}' is not a configured issuer")
+    secret_name = node.str("secretName", todo="set it to a Secret name such as homarr-dev-tls")
+    secret_name = secret_name or (name and f"{name}-tls")
     duration = certificate_duration(node, "duration", "1h", "2160h")
     renew_before = certificate_duration(node, "renewBefore", "5m", "360h")
     node.done()

@@ -141,7 +141,8 @@ class Node:
         value = self.raw(key)
         if value is None:
             if required or declared.required:
-                self.problems.require(self.child_path(key), "is required", todo, declared=declared.required and self.given)
+                self.problems.require(self.child_path(key), "is required", todo,
+                                      declared=declared.required and self.given)
             return declared.default
         if declared.numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
