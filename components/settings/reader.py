@@ -17,8 +17,6 @@ from components.errors import SettingsError
 from components.settings.catalog import SETTINGS, Setting
 from components.settings.constants import mismatch
 
-_MISSING = object()
-
 
 class CatalogError(Exception):
     """The settings code reads a setting components/settings/catalog.py does not declare: a bug in belen."""
@@ -107,10 +105,10 @@ class Node:
         """No problem was reported about `key`'s value (so what follows from it is worth reporting)."""
         return self.child_path(key) not in self.problems.paths
 
-    def raw(self, key: str, default: Any = None) -> Any:
+    def raw(self, key: str) -> Any:
+        """The value of `key` as written (None if absent), marked as read."""
         self._seen.add(key)
-        value = self.value.get(key, _MISSING)
-        return default if value is _MISSING or value is None else value
+        return self.value.get(key)
 
     def _bad(self, key: str, what: str, todo: str, declared: bool = False) -> None:
         self.problems.add(self.child_path(key), what, todo, declared=declared)
@@ -206,15 +204,17 @@ class Node:
 
     def items(self, key: str) -> Iterator[tuple[str, Any]]:
         """(path, value) for each element of a list setting."""
+        for index, item in enumerate(self._typed(key, list, "must be a list", "write it as a YAML list") or []):
+            yield f"{self.child_path(key)}[{index}]", item
+
+    def _typed(self, key: str, kind: type, what: str, todo: str) -> Any:
+        """The value of a declared list or map `key` if it is one (None if absent or not one: reported)."""
         self._declared(key)
         value = self.raw(key)
-        if value is None:
-            return
-        if not isinstance(value, list):
-            self._wrong_type(self.child_path(key), "must be a list", value, "write it as a YAML list")
-            return
-        for index, item in enumerate(value):
-            yield f"{self.child_path(key)}[{index}]", item
+        if value is None or isinstance(value, kind):
+            return value
+        self._wrong_type(self.child_path(key), what, value, todo)
+        return None
 
     def nodes(self, key: str) -> Iterator[Node]:
         """A Node for each element of a list of objects."""
@@ -227,14 +227,7 @@ class Node:
 
     def entries(self, key: str) -> Iterator[tuple[str, Any]]:
         """(name, value) of a mapping keyed by user-chosen names (not a fixed set of settings)."""
-        self._declared(key)
-        value = self.raw(key)
-        if value is None:
-            return
-        if not isinstance(value, dict):
-            self._wrong_type(self.child_path(key), "must be an object", value, "write it as a YAML mapping")
-            return
-        yield from value.items()
+        yield from (self._typed(key, dict, "must be an object", "write it as a YAML mapping") or {}).items()
 
     def done(self) -> None:
         """Every key not read is a typo or an unsupported setting: report it with a suggestion."""
