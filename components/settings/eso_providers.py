@@ -44,9 +44,9 @@ class VaultProvider:
     version: str
     ca_bundle: str | None  # PEM
     auth: str  # token | kubernetes
-    role: str | None = None
-    mount_path: str = "kubernetes"
-    service_account: ServiceAccount | None = None  # None: the ESO controller's own token
+    role: str | None  # kubernetes auth
+    mount_path: str | None  # kubernetes auth
+    service_account: ServiceAccount | None  # kubernetes auth; None: the ESO controller's own token
 
 
 @dataclass(frozen=True)
@@ -117,17 +117,16 @@ def _vault(node: Node, provider: str, namespace: str) -> VaultProvider | None:
     ca_bundle = _ca_bundle(node)
     auth, method = _auth(node, {"token": "a token from belen:storeCredentials",
                                 "kubernetes": "a Vault Kubernetes auth role"})
-    role = service_account = None
-    mount_path = "kubernetes"
+    role = mount_path = service_account = None
     if method == "kubernetes":
         role = auth.str("role", required=True, todo="set it to the Vault role bound to the service account")
-        mount_path = auth.str("mountPath", todo="set it to the auth mount, e.g. kubernetes") or mount_path
+        mount_path = auth.str("mountPath", todo="set it to the auth mount, e.g. kubernetes")
         service_account = _service_account(auth, namespace, required=False)
     auth.done()
     node.done()
     if not server or not method or (method == "kubernetes" and not role):
         return None
-    return VaultProvider(server, path, version or "v2", ca_bundle, method, role, mount_path, service_account)
+    return VaultProvider(server, path, version, ca_bundle, method, role, mount_path, service_account)
 
 
 def _kubernetes(node: Node, provider: str, namespace: str) -> KubernetesProvider | None:

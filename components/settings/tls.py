@@ -25,8 +25,8 @@ class TlsMirrorSettings:
     certificates: tuple[MirroredCertificate, ...]
     warn_days: int
     create_namespaces: bool
-    mode: str = "stack"  # stack: copies written at `pulumi up`; continuous: ExternalSecrets reading ops
-    refresh_interval: str = "5m"  # continuous: how often ESO syncs
+    mode: str  # stack: copies written at `pulumi up`; continuous: ExternalSecrets reading ops
+    refresh_interval: str  # continuous: how often ESO syncs
 
 
 @dataclass(frozen=True)
