@@ -94,6 +94,22 @@ def test_reading_a_setting_the_catalog_does_not_declare_is_a_bug_in_belen():
         Node({}, "ingress", Problems()).str("colour")
 
 
+def test_a_read_takes_default_choices_bounds_pattern_and_coercion_from_the_catalog():
+    problems = Problems()
+    absent = Node({}, "ingress", problems)
+    assert (absent.bool("install"), absent.str("className"), absent.str("serviceType"), absent.int("replicas")) == (
+        False, "traefik", "LoadBalancer", 2)
+    given = Node({"className": "Traefik", "serviceType": "ClusterIP", "replicas": 21}, "ingress", problems)
+    assert (given.str("className"), given.str("serviceType"), given.int("replicas")) == ("traefik", "LoadBalancer", 2)
+    assert Node({"keyRenewPeriod": 0}, "sealedSecrets", problems).str("keyRenewPeriod") == "0"
+    assert problems.lines == [
+        "belen:ingress.className: 'Traefik' is not a valid Kubernetes name — set it to a string",
+        "belen:ingress.serviceType: 'ClusterIP' is not one of LoadBalancer, NodePort — use one of LoadBalancer, NodePort",
+        "belen:ingress.replicas: 21 is out of range — use a number from 1 to 20",
+    ]
+    assert problems.declared == problems.lines
+
+
 @pytest.mark.parametrize("config", [
     {"belen:kubeconfig": "apiVersion: v1"},
     {"belen:flux": {"git": {"url": "https://git.example.org/r"}}, "belen:gitAuth": {"username": "u", "password": "p"}},
