@@ -14,7 +14,7 @@ from components.helm import ChartInstaller
 from components.metadata import MANAGED_BY, await_ready
 from components.settings.cert_manager import CertificateSettings, CertManagerSettings
 from components.settings.issuers import AcmeIssuer, CaIssuer, Issuer
-from components.settings.reader import BUILT_IN_NAMESPACES
+from components.settings.constants import BUILT_IN_NAMESPACES
 
 # The chart's values schema is closed: a mistyped key fails the install (tests check every key passed).
 VALUES = {

@@ -324,7 +324,8 @@ def test_credentials_in_plain_text_are_refused():
     with pytest.raises(SettingsError) as caught:
         load_settings(StackConfig({"belen:cluster": {"name": "x"}, **HOMELAB}), "x")
     assert caught.value.lines == ["belen:storeCredentials: is stored in plain text — remove it from the stack file "
-                                  "and set it with `pulumi config set --secret --path 'belen:storeCredentials...'`"]
+                                  "and set it with `pulumi config set --secret --path "
+                                  "'belen:storeCredentials.vault.token'`"]
 
 
 # --- Every settings check, through the render tool -----------------------------------------------

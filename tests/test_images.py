@@ -186,7 +186,7 @@ def test_the_docker_config_is_secret_text_that_is_refused_in_plain_text():
     with pytest.raises(SettingsError) as caught:
         load_settings(StackConfig.from_strings(config), "x")
     assert caught.value.lines == ["belen:imagePullSecret: is stored in plain text — remove it from the stack file and "
-                                  "set it with `pulumi config set --secret --path 'belen:imagePullSecret...'`"]
+                                  "set it with `pulumi config set --secret --path 'belen:imagePullSecret'`"]
     settings = load_settings(StackConfig.from_strings(config, frozenset(PULL)), "x")
     assert settings.images.docker_config == DOCKER_CONFIG, "JSON text stays text"
     assert "auths" not in repr(settings.images)

@@ -7,6 +7,8 @@ import pytest
 
 from components.errors import SettingsError
 from components.settings import StackConfig, load_settings
+from tests import keyfactory as kf
+from tests.graph import render_cli, write_yaml
 
 
 def load(values, secret_keys=()):
@@ -72,6 +74,17 @@ def test_an_unknown_key_comes_before_the_problems_it_causes():
     ]
 
 
+def test_the_consequences_of_a_reported_problem_are_not_reported():
+    assert errors({"belen:cluster": {"name": "x"}, "belen:ingress": {"install": "yes", "replicas": "two"}}) == [
+        "belen:ingress.install: must be true or false, got a string — set it to true or false",
+        "belen:ingress.replicas: must be a whole number, got a string — set it to a whole number",
+    ]
+    mirror = {"fromStack": "o/belen/ops", "certificates": {"web": {"namespaces": ["web"]}}, "mode": "continous",
+              "refreshInterval": "1m"}
+    assert errors({"belen:cluster": {"name": "x"}, "belen:tls": {"mirror": mirror}}) == [
+        "belen:tls.mirror.mode: 'continous' is not one of stack, continuous — did you mean 'continuous'?"]
+
+
 @pytest.mark.parametrize("written, hint", [("nodeport", "did you mean 'NodePort'?"),
                                            ("LoadBalancr", "did you mean 'LoadBalancer'?"),
                                            ("ClusterIP", "use one of LoadBalancer, NodePort")])
@@ -121,8 +134,35 @@ def test_secret_setting_in_plain_text_is_refused():
     lines = errors({"belen:cluster": {"name": "x"}, "belen:kubeconfig": "apiVersion: v1"})
     assert lines == [
         "belen:kubeconfig: is stored in plain text — remove it from the stack file and set it with "
-        "`pulumi config set --secret --path 'belen:kubeconfig...'`"
+        "`pulumi config set --secret --path 'belen:kubeconfig'`"
     ]
+
+
+def test_a_structured_secret_in_plain_text_is_told_the_whole_path_of_each_value():
+    lines = errors({"belen:cluster": {"name": "x"}, "belen:flux": {"git": {"url": "https://git.example.org/r"}},
+                    "belen:gitAuth": {"username": "u", "password": "hunter2"},
+                    "belen:sealingKeys": [kf.pair("restored")]})
+    command = "`pulumi config set --secret --path 'belen:{}'`".format
+    assert lines == [
+        "belen:sealingKeys: is stored in plain text — remove it from the stack file and set it with "
+        f"{command('sealingKeys[0].cert')} and {command('sealingKeys[0].key')}",
+        "belen:gitAuth: is stored in plain text — remove it from the stack file and set it with "
+        f"{command('gitAuth.username')} and {command('gitAuth.password')}",
+    ]
+    assert "hunter2" not in "\n".join(lines)
+
+
+def test_a_key_without_the_belen_prefix_is_named_and_read_as_meant():
+    assert errors({"cluster": {"name": "x"}}) == [
+        'belen:cluster: is written "cluster", without the belen: prefix — name it belen:cluster in the stack '
+        "file's config"]
+
+
+def test_a_stack_files_key_without_the_belen_prefix_reaches_the_program(tmp_path):
+    result = render_cli("local", "--out", str(tmp_path / "out"), "--config-file",
+                        str(write_yaml(tmp_path / "in.yaml", {"ingress": {"install": True}})))
+    assert (result.code, result.stderr) == (2, 'belen:ingress: is written "ingress", without the belen: prefix — '
+                                               "name it belen:ingress in the stack file's config\n")
 
 
 def test_other_namespaces_are_ignored():

@@ -27,13 +27,11 @@ SECURE = {"$ref": "#/definitions/secure"}
 
 def stack_file_schema() -> dict[str, Any]:
     """A Pulumi stack file (`config:` plus the engine's own keys) whose `belen:*` settings are the catalog's."""
-    config = _schema(SETTINGS)
-    config["properties"] = {f"{NAMESPACE}:{key}": value for key, value in config["properties"].items()}
-    config["required"] = [f"{NAMESPACE}:{key}" for key in config.get("required", [])]
-    # Other namespaces (kubernetes:, pulumi:) are Pulumi's or a provider's business; an unknown belen: key is a typo.
-    config["patternProperties"] = {f"^(?!{NAMESPACE}:)[^:]+:": {}}
+    config = _config("secure")
+    config["required"] = [f"{NAMESPACE}:{key}" for key, setting in SETTINGS.fields.items() if setting.required]
     config["description"] = "the stack's configuration: belen's settings under belen:, secret ones set with --secret"
-    layer = {key: value for key, value in config.items() if key != "required"}
+    # A --config-file of tools.render and tools.preflight: full keys over the stack file's, secrets in plain text.
+    layer = _config("either")
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "belen stack file (stacks/Pulumi.<stack>.yaml)",
@@ -51,25 +49,38 @@ def stack_file_schema() -> dict[str, Any]:
             "secure": {"type": "object", "properties": {"secure": {"type": "string"}}, "required": ["secure"],
                        "additionalProperties": False,
                        "description": "an encrypted value, written by pulumi config set --secret"},
-            # A --config-file of tools.render and tools.preflight: full keys over the stack file's.
             "configFile": layer,
         },
     }
 
 
-def _schema(setting: Setting, in_secret: bool = False) -> dict[str, Any]:
-    """One setting's schema; inside a secret key every value may also be `{secure: …}`."""
+def _config(secrets: str) -> dict[str, Any]:
+    """The `config:` mapping: belen's keys (a secret one as `secrets` says) and other namespaces' (Pulumi's or a
+    provider's business); a `belen:` key the catalog does not declare is unknown."""
+    properties = {f"{NAMESPACE}:{key}": _schema(setting, secrets) if setting.secret or secrets == "secure" else
+                  {"$ref": f"#/properties/config/properties/{NAMESPACE}:{key}"}
+                  for key, setting in SETTINGS.fields.items()}
+    names = {"if": {"pattern": f"^{NAMESPACE}:"}, "then": {"enum": list(properties)}, "else": {"pattern": "^[^:]+:"}}
+    return {"type": "object", "properties": properties, "propertyNames": names}
+
+
+def _schema(setting: Setting, secrets: str, in_secret: bool = False) -> dict[str, Any]:
+    """One setting's schema. Inside a secret key, a stack file holds `{secure: …}` for each value (or for the whole
+    key); a --config-file (`secrets` "either") may hold the values themselves."""
     in_secret = in_secret or setting.secret
-    schema = _shape(setting, in_secret)
+    schema = _shape(setting, secrets, in_secret)
     if setting.default is not None:
         schema["default"] = setting.default
     description = setting.doc + (f" (default: {setting.default_text})" if setting.default_text else "")
     if setting.secret:
         description += " — secret: set it with pulumi config set --secret"
-    return {"description": description, **({"anyOf": [schema, SECURE]} if in_secret else schema)}
+    if in_secret and secrets == "secure" and setting.kind not in ("object", "list", "map"):
+        return {"description": description, **SECURE}
+    either = in_secret and (secrets == "either" or setting.secret)
+    return {"description": description, **({"anyOf": [schema, SECURE]} if either else schema)}
 
 
-def _shape(setting: Setting, in_secret: bool) -> dict[str, Any]:
+def _shape(setting: Setting, secrets: str, in_secret: bool) -> dict[str, Any]:
     if setting.kind == "string":
         schema: dict[str, Any] = {"type": ["string", "number"] if setting.numbers else "string"}
         if setting.enum:
@@ -84,15 +95,17 @@ def _shape(setting: Setting, in_secret: bool) -> dict[str, Any]:
                   if value is not None}
         return {"type": ["integer", "string"], "pattern": "^-?[0-9]+$", **bounds}
     if setting.kind == "object":
-        schema = {"type": "object", "properties": {key: _schema(field, in_secret)
+        schema = {"type": "object", "properties": {key: _schema(field, secrets, in_secret)
                                                    for key, field in setting.fields.items()},
                   "additionalProperties": False}
         required = [key for key, field in setting.fields.items() if field.required]
         return {**schema, "required": required} if required else schema
+    at_least = {} if setting.min_items is None else {"minItems" if setting.kind == "list" else "minProperties":
+                                                     setting.min_items}
     if setting.kind == "list":
-        return {"type": "array", "items": _schema(setting.item, in_secret)}
+        return {"type": "array", "items": _schema(setting.item, secrets, in_secret), **at_least}
     if setting.kind == "map":
-        return {"type": "object", "additionalProperties": _schema(setting.item, in_secret)}
+        return {"type": "object", "additionalProperties": _schema(setting.item, secrets, in_secret), **at_least}
     return {}
 
 

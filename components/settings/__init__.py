@@ -173,7 +173,11 @@ def _belen_values(config: StackConfig, problems: Problems) -> tuple[dict[str, An
     known = PLAIN_KEYS + SECRET_KEYS
     literal = []
     for full_key, value in config.values.items():
-        namespace, _, key = full_key.partition(":")
+        namespace, colon, key = full_key.partition(":")
+        if not colon:  # `cluster:` in a stack file's config: read as meant, once told
+            namespace, key = NAMESPACE, full_key
+            if not _missing_prefix(key, known, problems) or f"{NAMESPACE}:{key}" in config.values:
+                continue
         if namespace != NAMESPACE:
             continue
         head = PATH_PART.match(key)
@@ -183,7 +187,7 @@ def _belen_values(config: StackConfig, problems: Problems) -> tuple[dict[str, An
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             problems.add(key, "unknown setting", f"did you mean '{close[0]}'?" if close else
-                         f"known settings are belen:{', belen:'.join(sorted(known))}", rank=UNKNOWN)
+                         f"known settings are belen:{', belen:'.join(sorted(known))}", rank=UNKNOWN, declared=True)
             continue
         values[key] = value
         if full_key in config.secret_keys:
@@ -202,6 +206,16 @@ def _belen_values(config: StackConfig, problems: Problems) -> tuple[dict[str, An
     return values, secret
 
 
+def _missing_prefix(key: str, known: tuple[str, ...], problems: Problems) -> bool:
+    """Report a key of belen's written without `belen:`; False if it is none of belen's."""
+    head = PATH_PART.match(key)
+    if head is None or head.group(2) not in known:
+        return False
+    problems.add(key, f'is written "{key}", without the belen: prefix',
+                 f"name it belen:{key} in the stack file's config", rank=UNKNOWN, declared=True)
+    return True
+
+
 def _literal_path_key(key: str, value: Any, is_secret: bool, problems: Problems) -> None:
     """`pulumi config set belen:cluster.name homelab`, without --path, sets a key named "cluster.name"."""
     shown = shlex.quote(value if isinstance(value, str) else json.dumps(value))
@@ -209,7 +223,7 @@ def _literal_path_key(key: str, value: Any, is_secret: bool, problems: Problems)
     command = (f"pulumi config set --secret --path 'belen:{key}' < FILE" if is_secret else
                f"pulumi config set --path 'belen:{key}' {shown if plain else '< FILE'}")
     problems.add(key, f'set as a literal key named "{key}"', f"run pulumi config rm belen:{key}, then {command} "
-                 f"(or write it nested in the stack file)", rank=UNKNOWN)
+                 f"(or write it nested in the stack file)", rank=UNKNOWN, declared=True)
 
 
 def set_path(tree: dict[str, Any], path: str, value: Any, *, replace: bool) -> bool:
@@ -242,9 +256,23 @@ def set_path(tree: dict[str, Any], path: str, value: Any, *, replace: bool) -> b
 def _secret(values: dict[str, Any], secret: set[str], key: str, problems: Problems) -> Any:
     value = values.get(key)
     if value is not None and key not in secret:
-        problems.add(key, "is stored in plain text", f"remove it from the stack file and set it with "
-                     f"`pulumi config set --secret --path 'belen:{key}...'`")
+        whole = SETTINGS.fields[key].kind in ("string", "any")  # text set in one piece, even when it parses as JSON
+        commands = " and ".join(f"`pulumi config set --secret --path 'belen:{path}'`"
+                                for path in ([key] if whole else _leaf_paths(value, key)))
+        problems.add(key, "is stored in plain text", f"remove it from the stack file and set it with {commands}",
+                     declared=True)
     return value
+
+
+def _leaf_paths(value: Any, path: str) -> list[str]:
+    """The paths of the values inside `value` (`gitAuth.identity`, `sealingKeys[0].cert`); `path` if it holds none."""
+    if isinstance(value, dict):
+        items = [(f"{path}.{key}", item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return [path]
+    return [found for item_path, item in items for found in _leaf_paths(item, item_path)] or [path]
 
 
 def _text(value: Any, key: str, problems: Problems) -> str | None:

@@ -1,10 +1,9 @@
-"""Every `belen:*` setting declared once: its type, default, allowed values and meaning.
+"""Every `belen:*` setting declared once: its type, default, allowed values, bounds, pattern and meaning.
 
-The parsers read settings through `reader.Node`, which looks up each key here and refuses a key this
-catalog does not declare, or a default, choice list or bound that differs from it (`CatalogError`,
-a mistake in belen's code that every test reaching the parser reports). `python -m tools.schema`
-writes `stacks/belen.schema.json` from it, and `tools.preflight --secrets` describes secret values
-with it, so the editor's view, the hints and the parsers cannot drift apart.
+The parsers read settings through `reader.Node`, which takes each key's default, choices, bounds, pattern
+and number coercion from here (and refuses a key this catalog does not declare: `CatalogError`, a mistake
+in belen's code). `python -m tools.schema` writes `stacks/belen.schema.json` from it, and `tools.preflight
+--secrets` describes secret values with it, so the editor's view, the hints and the parsers cannot drift apart.
 """
 
 from __future__ import annotations
@@ -15,13 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.charts import CHARTS
-from components.settings.eso_providers import AWS_REGION
-from components.settings.external_secrets import DEFAULT_NAMESPACE, ESO_PROVIDERS
-from components.settings.flux import FLUX_VERSION
-from components.settings.ingress import SERVICE_TYPES
-from components.settings.issuers import DEFAULT_INGRESS_CLASS, KINDS
-from components.settings.reader import DNS_LABEL, DURATION, STACK_REF
-from components.settings.tls import MODES
+from components.settings import constants as c
 
 _PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
@@ -38,6 +31,7 @@ class Setting:
     maximum: int | None = None
     pattern: str | None = None  # a regular expression Python and JSON Schema (ECMA 262) read alike
     numbers: bool = False  # a string setting that also takes a number (`0`, `2.9`)
+    min_items: int | None = None  # list: at least this many items; map: at least this many entries
     fields: Mapping[str, Setting] = field(default_factory=dict)  # object: its settings
     item: Setting | None = None  # list: each item; map: each value
     secret: bool = False  # a top-level secret key: set with `pulumi config set --secret`
@@ -102,17 +96,16 @@ def free(doc: str, **kw: Any) -> Setting:
 
 
 _ANY = free("any value")
-DNS = DNS_LABEL.pattern
-DURATION_TEXT = "a duration such as 1m, 10m or 1h30m"
+DNS, NAME = c.DNS_LABEL, c.DNS_SUBDOMAIN
 
 
 def duration(doc: str, default: str | None = None, **kw: Any) -> Setting:
-    return text(f"{doc} ({DURATION_TEXT})", default=default, pattern=DURATION.pattern, **kw)
+    return text(f"{doc} (a duration such as 1m, 10m or 1h30m)", default=default, pattern=c.DURATION, **kw)
 
 
 def _service_account(doc: str) -> Setting:
     return obj(doc, {
-        "name": text("the service account's name", required=True),
+        "name": text("the service account's name", required=True, pattern=NAME),
         "namespace": text("its namespace", default_text="the operator's namespace", pattern=DNS),
     })
 
@@ -129,9 +122,9 @@ SEALED_SECRETS = obj("the Sealed Secrets controller and where its keys come from
     "namespace": text("the controller's namespace (kubeseal's default); the key Secrets live there too",
                       default="kube-system", pattern=DNS),
     "keysFromStack": text("take the keys from that stack's sealingKeys output (a replica of it): "
-                          "<organization>/<project>/<stack>", pattern=STACK_REF.pattern),
+                          "<organization>/<project>/<stack>", pattern=c.STACK_REF),
     "keyRenewPeriod": text("the controller's key renewal, a duration such as 720h, or 0 to turn it off; must be 0 on a "
-                           "replica", default="0", numbers=True),
+                           "replica", default="0", numbers=True, pattern=c.RENEW_PERIOD),
     "generateKey": flag("belen generates one key once (RSA 4096, 10 years) and keeps it in state",
                         default_text="true without other keys"),
     "keyGeneration": number("raise it by one to rotate: the next up generates the next key (RSA 4096, in the state) "
@@ -139,15 +132,15 @@ SEALED_SECRETS = obj("the Sealed Secrets controller and where its keys come from
                             default=1, minimum=1),
     "retireKeys": listof("fingerprints (as sealingKeyFingerprints shows them) of keys the next up deletes from the "
                          "cluster and drops from sealingKeys; never the newest; empty on a replica",
-                         text("a key fingerprint", pattern=r"^[0-9a-fA-F]{64}$")),
+                         text("a key fingerprint", pattern=c.FINGERPRINT)),
 })
 
 INGRESS = obj("the ingress controller the cluster's Ingresses and http01 challenges go through", {
     "install": flag("install Traefik (a managed cloud or kind cluster); k3s ships its own", False),
     "className": text("the IngressClass apps and http01 solvers use; the default class when installed",
-                      default="traefik"),
+                      default=c.DEFAULT_INGRESS_CLASS, pattern=NAME),
     "serviceType": text("Traefik's Service type (NodePort for kind); only with install: true", default="LoadBalancer",
-                        enum=SERVICE_TYPES),
+                        enum=c.SERVICE_TYPES),
     "loadBalancerIP": text("a reserved load-balancer IP address; only with serviceType LoadBalancer"),
     "annotations": mapof("annotations on Traefik's Service (cloud load-balancer options)", text("an annotation value")),
     "replicas": number("Traefik replicas; more than one gets a PodDisruptionBudget", 2, minimum=1, maximum=20),
@@ -156,26 +149,27 @@ INGRESS = obj("the ingress controller the cluster's Ingresses and http01 challen
 _VAULT, _KUBERNETES, _AWS = "vault: ", "kubernetes: ", "aws: "
 STORE = obj("a ClusterSecretStore (external-secrets.io/v1), created after the operator is ready; the fields besides "
             "name, provider, waitReady and readyTimeoutSeconds depend on the provider", {
-    "name": text("the ClusterSecretStore's name; unique", required=True),
+    "name": text("the ClusterSecretStore's name; unique", required=True, pattern=NAME),
     "provider": text("vault, kubernetes, aws, fake (typed settings) or any other ESO provider key with spec; github is "
-                     "refused: it is write-only", required=True, enum=tuple(sorted(ESO_PROVIDERS - {"github"}))),
+                     "refused: it is write-only", required=True, enum=tuple(sorted(c.ESO_PROVIDERS - {"github"}))),
     "waitReady": flag("pulumi up waits until ESO reports the store Ready", True),
     "readyTimeoutSeconds": number("how long to wait for Ready; only with waitReady: true", 300, minimum=10,
                                   maximum=3600),
-    "server": text(f"{_VAULT}Vault's http(s) address; {_KUBERNETES}the remote API server's https URL"),
+    "server": text(f"{_VAULT}Vault's http(s) address; {_KUBERNETES}the remote API server's https URL",
+                   pattern=c.HTTP_URL),
     "caBundle": text("vault, kubernetes: CA certificate(s) of the server (PEM)", default_text="the system trust store"),
     "path": text(f"{_VAULT}the KV mount, e.g. secret (without /data: ESO adds it for v2)"),
     "version": text(f"{_VAULT}the KV engine version", default="v2", enum=("v1", "v2")),
     "remoteNamespace": text(f"{_KUBERNETES}the remote namespace whose Secrets the store reads", default="default",
                             pattern=DNS),
     "service": text(f"{_AWS}which AWS service", enum=("SecretsManager", "ParameterStore")),
-    "region": text(f"{_AWS}the AWS region, e.g. eu-west-1", pattern=AWS_REGION.pattern),
-    "role": text(f"{_AWS}an IAM role ARN to assume"),
+    "region": text(f"{_AWS}the AWS region, e.g. eu-west-1", pattern=c.AWS_REGION),
+    "role": text(f"{_AWS}an IAM role ARN to assume", pattern=c.AWS_ROLE),
     "data": listof("fake: static entries (local stack, demos)", obj("an entry", {
         "key": text("the key ExternalSecrets read", required=True, numbers=True),
         "value": text("the entry's value", required=True, numbers=True),
         "version": text("the entry's version", numbers=True),
-    })),
+    }), min_items=1),
     "spec": free("any other provider: its block under spec.provider.<provider>, passed through; every Secret or CA "
                  "reference in it needs namespace"),
     "auth": obj("how the store authenticates", {
@@ -189,26 +183,29 @@ STORE = obj("a ClusterSecretStore (external-secrets.io/v1), created after the op
 })
 
 EXTERNAL_SECRETS = obj("the External Secrets Operator and its ClusterSecretStores", {
-    "namespace": text("the operator's own namespace (not default or kube-*)", default=DEFAULT_NAMESPACE, pattern=DNS),
+    "namespace": text("the operator's own namespace (not default or kube-*)", default=c.ESO_NAMESPACE, pattern=DNS),
     "stores": listof("ClusterSecretStores", STORE),
 })
 
 ISSUER = obj("a ClusterIssuer: a name and exactly one of selfSigned, ca, acme", {
     "name": text("the ClusterIssuer's name, unique; certificates and issuedBy refer to it", required=True, pattern=DNS),
-    KINDS[0]: obj("a self-signed issuer (e.g. the root a ca issuer chains from)", {}),
-    KINDS[1]: obj("a CA issuer: its key pair comes from belen:caKeyPair.<name> or issuedBy (exactly one)", {
+    c.ISSUER_KINDS[0]: obj("a self-signed issuer (e.g. the root a ca issuer chains from)", {}),
+    c.ISSUER_KINDS[1]: obj("a CA issuer: its key pair comes from belen:caKeyPair.<name> or issuedBy (exactly one)", {
         "issuedBy": text("a selfSigned or ca issuer that signs this CA", pattern=DNS),
         "commonName": text("the issued CA certificate's common name (only with issuedBy)",
                            default_text="the issuer's name"),
         "duration": duration("the issued CA certificate's lifetime, at least 1h (only with issuedBy)"),
     }),
-    KINDS[2]: obj("an ACME issuer such as Let's Encrypt", {
-        "email": text("the ACME account's address; Let's Encrypt sends expiry notices to it", required=True),
-        "server": text("letsencrypt, letsencrypt-staging or the https:// URL of an ACME directory", required=True),
+    c.ISSUER_KINDS[2]: obj("an ACME issuer such as Let's Encrypt", {
+        "email": text("the ACME account's address; Let's Encrypt sends expiry notices to it", required=True,
+                      pattern=c.EMAIL),
+        "server": text("letsencrypt, letsencrypt-staging or the https:// URL of an ACME directory", required=True,
+                       pattern=c.ACME_SERVER),
         "accountKeySecretName": text("the Secret (in cert-manager) the ACME account key is kept in",
-                                     default_text="<name>-account-key"),
+                                     default_text="<name>-account-key", pattern=NAME),
         "http01": obj("solve http01 challenges (give exactly one of http01, dns01)", {
-            "ingressClass": text("the ingress class that serves the challenge", default=DEFAULT_INGRESS_CLASS),
+            "ingressClass": text("the ingress class that serves the challenge", default=c.DEFAULT_INGRESS_CLASS,
+                                 pattern=NAME),
         }),
         "dns01": obj("solve dns01 challenges; the API token comes from belen:acmeCredentials.<name>.apiToken", {
             "provider": text("the DNS provider", required=True, enum=("cloudflare",)),
@@ -217,13 +214,13 @@ ISSUER = obj("a ClusterIssuer: a name and exactly one of selfSigned, ca, acme", 
 })
 
 CERTIFICATE = obj("a Certificate; pulumi up waits until it is issued", {
-    "name": text("the Certificate's name, unique across all certificates", required=True),
+    "name": text("the Certificate's name, unique across all certificates", required=True, pattern=NAME),
     "namespace": text("where the Certificate and its Secret go", required=True, pattern=DNS),
     "dnsNames": listof("the DNS names the certificate is for; *. wildcards need a dns01, selfSigned or ca issuer",
-                       text("a DNS name"), required=True),
+                       text("a DNS name", pattern=c.DNS_NAME), required=True, min_items=1),
     "issuer": text("the ClusterIssuer that signs it", required=True),
     "secretName": text("the kubernetes.io/tls Secret cert-manager writes; unique per namespace",
-                       default_text="<name>-tls"),
+                       default_text="<name>-tls", pattern=NAME),
     "duration": duration("the certificate's lifetime, at least 1h", default_text="2160h (cert-manager)"),
     "renewBefore": duration("how long before expiry cert-manager renews, at least 5m and shorter than the duration",
                             default_text="a third of the duration (cert-manager)"),
@@ -239,18 +236,18 @@ CERT_MANAGER = obj("cert-manager: ClusterIssuers and the Certificates they issue
 FLUX = obj("Flux: the GitOps repository and how it is synced", {
     "git": obj("the GitOps repository", {
         "url": text("https://…, ssh://…, git@host:path or http://… (allowed with a warning, never with a password)",
-                    required=True),
-        "branch": text("the branch Flux follows", default="main"),
+                    required=True, pattern=c.GIT_URL),
+        "branch": text("the branch Flux follows", default="main", pattern=c.BRANCH),
         "interval": duration("how often Flux fetches", "1m"),
     }, required=True),
     "path": text("the folder the main Kustomization (flux-system) applies", default_text="./clusters/<cluster name>"),
     "interval": duration("how often the Kustomizations reconcile", "10m"),
-    "version": text("the Flux version or semver range the FluxInstance asks for, e.g. 2.9.x", default=FLUX_VERSION,
-                    numbers=True),
+    "version": text("the Flux version or semver range the FluxInstance asks for, e.g. 2.9.x", default=c.FLUX_VERSION,
+                    numbers=True, pattern=c.FLUX_VERSION_RANGE),
     "substitute": mapof("postBuild.substitute values besides cluster_name and environment (which belen sets)",
                         text("a substituted value", numbers=True)),
     "kustomizations": listof("extra Kustomizations", obj("a Kustomization", {
-        "name": text("its name", required=True),
+        "name": text("its name", required=True, pattern=NAME),
         "path": text("the folder of the repository it applies", required=True),
         "dependsOn": listof("names of other belen:flux.kustomizations", text("a Kustomization name")),
         "prune": flag("delete what leaves the repository", True),
@@ -262,15 +259,16 @@ FLUX = obj("Flux: the GitOps repository and how it is synced", {
 
 MIRROR = obj("environments: the certificates copied from the ops stack", {
     "fromStack": text("the stack that publishes the certificates (ops): <organization>/<project>/<stack>",
-                      required=True, pattern=STACK_REF.pattern),
+                      required=True, pattern=c.STACK_REF),
     "certificates": mapof("certificate name → where its copy goes", obj("a mirrored certificate", {
-        "namespaces": listof("where the copy is written", text("a namespace", pattern=DNS), required=True),
-        "secretName": text("the copies' Secret name", default_text="<name>-tls"),
-    }), required=True),
+        "namespaces": listof("where the copy is written", text("a namespace", pattern=DNS), required=True,
+                             min_items=1),
+        "secretName": text("the copies' Secret name", default_text="<name>-tls", pattern=NAME),
+    }), required=True, min_items=1),
     "warnDays": number("warn when a mirrored certificate expires sooner", 21, minimum=0, maximum=365),
     "createNamespaces": flag("create (and retain) the namespaces", True),
     "mode": text("stack: belen writes the copies at each pulumi up; continuous: ESO pulls them from ops "
-                 "(needs belen:externalSecrets)", default="stack", enum=MODES),
+                 "(needs belen:externalSecrets)", default="stack", enum=c.TLS_MODES),
     "refreshInterval": duration("continuous: how often ESO syncs each certificate, not zero", "5m"),
 })
 
@@ -279,25 +277,27 @@ TLS = obj("TLS distribution: ops publishes certificates, environments mirror the
                       text("a certificate name")),
     "mirror": MIRROR,
     "readers": mapof("ops: environment → the published certificates its reader may get",
-                     listof("certificate names", text("a certificate name"))),
+                     listof("certificate names", text("a certificate name", pattern=NAME), min_items=1)),
     "apiServer": obj("ops: its API server as the environments reach it (required with readers)", {
-        "url": text("the https:// URL", required=True),
+        "url": text("the https:// URL", required=True, pattern=c.HTTPS_URL),
         "caBundle": text("the CA certificate(s) of that API server (PEM)", required=True),
     }),
 })
 
 CHART = obj("where the chart comes from", {
     "repository": text("another chart repository or OCI registry path (https://…, oci://… or http://… with a warning)",
-                       default_text="the pin's"),
+                       default_text="the pin's", pattern=c.REPOSITORY),
     "path": text("a local chart directory or .tgz, absolute or relative to the project root; not with repository"),
-    "version": text("another exact chart version (1.2.3); with path it must equal the chart's", default_text="the pin's"),
+    "version": text("another exact chart version (1.2.3); with path it must equal the chart's",
+                    default_text="the pin's", pattern=c.EXACT_VERSION),
     "values": free("chart values deep-merged over belen's; some keys are refused"),
 })
 
 IMAGES = obj("where images come from", {
-    "registry": text("pull every image from this mirror: host[:port][/path]", default_text="upstream registries"),
+    "registry": text("pull every image from this mirror: host[:port][/path]", default_text="upstream registries",
+                     pattern=c.REGISTRY),
     "pullSecret": text("the name of the pull Secret made from belen:imagePullSecret; only with it",
-                       default_text="belen-image-pull"),
+                       default="belen-image-pull", pattern=NAME),
 })
 
 PEM_PAIR = obj("a key pair", {
@@ -326,7 +326,7 @@ SETTINGS = obj("belen's settings", {
     "images": IMAGES,
     "kubeconfig": text("kubeconfig text for the stack's provider", default_text="~/.kube/config", secret=True),
     "sealingKeys": listof("sealing keys restored from a backup, all of them (python -m tools.keys import)", PEM_PAIR,
-                          secret=True),
+                          secret=True, min_items=1),
     "storeCredentials": mapof("store name → what its auth reads, e.g. vault token auth → token", mapof(
         "credential name → value", text("a credential a store's auth reads, e.g. a Vault token")), secret=True),
     "caKeyPair": mapof("ca issuer name → its CA certificate (then any chain) and private key", PEM_PAIR, secret=True),

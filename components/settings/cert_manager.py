@@ -6,15 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.settings.issuers import (
-    AcmeIssuer,
-    CaIssuer,
-    Issuer,
-    certificate_duration,
-    parse_issuers,
-    seconds,
-)
-from components.settings.reader import DNS_LABEL, Node, Problems, dns_label, dns_subdomain
+from components.settings.constants import DNS_NAME, mismatch, seconds
+from components.settings.issuers import AcmeIssuer, CaIssuer, Issuer, certificate_duration, parse_issuers
+from components.settings.reader import Node, Problems
 
 NAMESPACE = "cert-manager"
 DEFAULT_DURATION = "2160h"  # cert-manager's default: 90 days
@@ -43,7 +37,7 @@ class CertManagerSettings:
 
 
 def parse_cert_manager(node: Node, ca_key_pairs: Any, acme_credentials: Any) -> CertManagerSettings:
-    timeout = node.int("certificateTimeoutSeconds", 600, minimum=60)
+    timeout = node.int("certificateTimeoutSeconds")
     issuers = parse_issuers(node, ca_key_pairs, acme_credentials)
     by_name = {issuer.name: issuer for _, issuer in issuers}
     certificates = [(item.path, _certificate(item, by_name)) for item in node.nodes("certificates")]
@@ -59,26 +53,21 @@ def parse_cert_manager(node: Node, ca_key_pairs: Any, acme_credentials: Any) -> 
 
 def dns_name(value: str) -> str | None:
     """A host name, or a wildcard `*.` in front of one."""
-    host = value[2:] if value.startswith("*.") else value
-    if len(value) <= 253 and all(DNS_LABEL.match(label) for label in host.split(".")):
-        return None
-    return f"'{value}' is not a DNS name"
+    return mismatch(DNS_NAME, value)
 
 
 def _certificate(node: Node, issuers: dict[str, Issuer]) -> CertificateSettings | None:
-    name = node.str("name", required=True, check=dns_subdomain,
-                    todo="set it to a Kubernetes name such as homarr-dev (it names the Certificate)")
-    namespace = node.str("namespace", required=True, check=dns_label,
+    name = node.str("name", todo="set it to a Kubernetes name such as homarr-dev (it names the Certificate)")
+    namespace = node.str("namespace",
                          todo="set it to the namespace the certificate's Secret goes to, such as certificates-ops")
-    dns_names = node.strings("dnsNames", check=dns_name,
-                             todo="write a lowercase DNS name such as app.example.com, or *.example.com")
+    dns_names = node.strings("dnsNames", todo="write a lowercase DNS name such as app.example.com, or *.example.com")
     if node.value.get("dnsNames") in (None, []):
         node.problems.add(node.child_path("dnsNames"), "is required", "list the DNS names the certificate is for")
     known = f"use one of {', '.join(issuers)}" if issuers else "add an issuer to belen:certManager.issuers first"
-    issuer = node.str("issuer", required=True, todo=known,
+    issuer = node.str("issuer", todo=known,
                       check=lambda v: None if v in issuers else f"'{v}' is not a configured issuer")
-    secret_name = node.str("secretName", name and f"{name}-tls", check=dns_subdomain,
-                           todo="set it to a Secret name such as homarr-dev-tls")
+    secret_name = node.str("secretName", todo="set it to a Secret name such as homarr-dev-tls")
+    secret_name = secret_name or (name and f"{name}-tls")
     duration = certificate_duration(node, "duration", "1h", "2160h")
     renew_before = certificate_duration(node, "renewBefore", "5m", "360h")
     node.done()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,17 +12,10 @@ from typing import Any
 import yaml
 
 from components.charts import CHARTS, PROTECTED
-from components.settings.reader import Node, Problems, describe, dns_subdomain
+from components.settings.reader import Node, Problems, describe
 
 # Relative chart paths are read from the directory holding Pulumi.yaml, whatever the working directory.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PULL_SECRET = "belen-image-pull"
-REPOSITORY = re.compile(r"^(https|http|oci)://[^\s/@]+(:[0-9]+)?(/[^\s]*)?$")
-EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
-# A registry host (DNS name or IPv4, optional port), then optional path components as OCI names allow.
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?"
-_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-REGISTRY = re.compile(rf"^{_HOST}(?:/{_COMPONENT})*$")
 
 
 @dataclass(frozen=True)
@@ -63,11 +55,9 @@ def parse_charts(node: Node) -> dict[str, ChartSource]:
 
 def _chart_source(node: Node, key: str) -> ChartSource:
     pin = CHARTS[key]
-    repository = node.str("repository", todo="write an https:// chart repository or an oci:// registry path",
-                          check=_repository_problem)
+    repository = node.str("repository", todo="write an https:// chart repository or an oci:// registry path")
     path_text = node.str("path", todo="write the path of a chart directory or .tgz")
-    version = node.str("version", todo="write an exact chart version such as 1.2.3 (quote it)",
-                       check=lambda v: None if EXACT_VERSION.match(v) else f"'{v}' is not an exact chart version")
+    version = node.str("version", todo="write an exact chart version such as 1.2.3 (quote it)")
     values = _values(node, key)
     node.done()
     warnings = []
@@ -92,10 +82,6 @@ def _chart_source(node: Node, key: str) -> ChartSource:
         warnings.append(f"belen:{where} {pin.version}, the version belen was tested with")
     return ChartSource(key, name, version or pin.version, repository=None if path else repository or pin.repository,
                        path=path, values=values, warnings=tuple(warnings))
-
-
-def _repository_problem(value: str) -> str | None:
-    return None if REPOSITORY.match(value) else f"'{value}' is not an https://, oci:// or http:// address"
 
 
 def _values(node: Node, key: str) -> dict[str, Any]:
@@ -184,22 +170,20 @@ def parse_images(node: Node, image_pull_secret: Any) -> ImagesSettings:
     problems = node.problems
     registry = node.str("registry", todo="write a registry host with an optional path, e.g. harbor.home.arpa/mirror",
                         check=_registry_problem)
-    name = node.str("pullSecret", todo="write a Secret name such as belen-image-pull", check=dns_subdomain)
+    name = node.str("pullSecret", todo="write a Secret name such as belen-image-pull")
     node.done()
     docker_config = _docker_config(image_pull_secret, problems)
-    if name and image_pull_secret is None:
+    if node.has("pullSecret") and node.valid("pullSecret") and image_pull_secret is None:
         problems.require(node.child_path("pullSecret"), "names a pull Secret but belen:imagePullSecret is not set",
                          "set the registry credentials with `pulumi config set --secret belen:imagePullSecret "
                          "< ~/.docker/config.json`, or remove pullSecret", where="imagePullSecret")
     return ImagesSettings(registry=registry.rstrip("/") if registry else None,
-                          pull_secret=(name or DEFAULT_PULL_SECRET) if docker_config else None,
+                          pull_secret=name if docker_config else None,
                           docker_config=docker_config)
 
 
 def _registry_problem(value: str) -> str | None:
-    if "://" in value:
-        return f"'{value}' has a scheme; images are pulled by host, not URL"
-    return None if REGISTRY.match(value) else f"'{value}' is not a registry host with an optional path"
+    return f"'{value}' has a scheme; images are pulled by host, not URL" if "://" in value else None
 
 
 def _docker_config(value: Any, problems: Problems) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from components.settings.reader import Node, dns_label
+from components.settings.reader import Node
 
 
 @dataclass(frozen=True)
@@ -16,23 +16,9 @@ class ClusterSettings:
 
 
 def parse_cluster(node: Node, kubeconfig: str | None) -> ClusterSettings:
-    name = node.str(
-        "name",
-        required=True,
-        todo="set belen:cluster.name to a DNS label such as homelab",
-        check=dns_label,
-    )
-    environment = node.str(
-        "environment",
-        name,
-        todo="set it to a DNS label such as dev, prd or homelab",
-        check=dns_label,
-    )
+    name = node.str("name", todo="set belen:cluster.name to a DNS label such as homelab")
+    environment = node.str("environment", todo="set it to a DNS label such as dev, prd or homelab")
     context = node.str("context", todo="set it to a context name from your kubeconfig")
     node.done()
-    return ClusterSettings(
-        name=name or "invalid",
-        environment=environment or name or "invalid",
-        context=context,
-        kubeconfig=kubeconfig,
-    )
+    return ClusterSettings(name=name or "invalid", environment=environment or name or "invalid", context=context,
+                           kubeconfig=kubeconfig)

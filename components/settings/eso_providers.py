@@ -7,15 +7,13 @@ credentials a store's auth reads from `belen:storeCredentials.<store>`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from components.settings.reader import Node, describe, dns_label, dns_subdomain, pem_certificates, url
+from components.settings.constants import HTTPS_URL, mismatch
+from components.settings.reader import Node, describe, pem_certificates
 
-AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
-AWS_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")
 # Mappings of only these keys, with a name, are Secret/ConfigMap/ServiceAccount references.
 REFERENCE_KEYS = frozenset({"name", "key", "namespace", "type", "audiences"})
 
@@ -46,9 +44,9 @@ class VaultProvider:
     version: str
     ca_bundle: str | None  # PEM
     auth: str  # token | kubernetes
-    role: str | None = None
-    mount_path: str = "kubernetes"
-    service_account: ServiceAccount | None = None  # None: the ESO controller's own token
+    role: str | None  # kubernetes auth
+    mount_path: str | None  # kubernetes auth
+    service_account: ServiceAccount | None  # kubernetes auth; None: the ESO controller's own token
 
 
 @dataclass(frozen=True)
@@ -113,32 +111,29 @@ def parse_provider(node: Node, provider: str, namespace: str) -> Provider | None
 
 
 def _vault(node: Node, provider: str, namespace: str) -> VaultProvider | None:
-    server = node.str("server", required=True, todo="set it to Vault's address, e.g. https://vault.example.com:8200",
-                      check=lambda v: url(v, ("http", "https")))
-    version = node.str("version", "v2", choices=("v1", "v2"))
+    server = node.str("server", required=True, todo="set it to Vault's address, e.g. https://vault.example.com:8200")
+    version = node.str("version")
     path = node.str("path", todo="set it to the KV mount, e.g. secret", check=_vault_path(version))
     ca_bundle = _ca_bundle(node)
     auth, method = _auth(node, {"token": "a token from belen:storeCredentials",
                                 "kubernetes": "a Vault Kubernetes auth role"})
-    role = service_account = None
-    mount_path = "kubernetes"
+    role = mount_path = service_account = None
     if method == "kubernetes":
         role = auth.str("role", required=True, todo="set it to the Vault role bound to the service account")
-        mount_path = auth.str("mountPath", "kubernetes", todo="set it to the auth mount, e.g. kubernetes") or mount_path
+        mount_path = auth.str("mountPath", todo="set it to the auth mount, e.g. kubernetes")
         service_account = _service_account(auth, namespace, required=False)
     auth.done()
     node.done()
     if not server or not method or (method == "kubernetes" and not role):
         return None
-    return VaultProvider(server, path, version or "v2", ca_bundle, method, role, mount_path, service_account)
+    return VaultProvider(server, path, version, ca_bundle, method, role, mount_path, service_account)
 
 
 def _kubernetes(node: Node, provider: str, namespace: str) -> KubernetesProvider | None:
-    server = node.str("server", required=True, check=lambda v: url(v, ("https",)),
+    server = node.str("server", required=True, check=lambda v: mismatch(HTTPS_URL, v),
                       todo="set it to the remote API server, e.g. https://cloud.example.com:6443")
     ca_bundle = _ca_bundle(node)
-    remote = node.str("remoteNamespace", "default", check=dns_label,
-                      todo="set it to the namespace to read Secrets from")
+    remote = node.str("remoteNamespace", todo="set it to the namespace to read Secrets from")
     auth, method = _auth(node, {"token": "a bearer token from belen:storeCredentials",
                                 "serviceAccount": "a token of a local service account",
                                 "cert": "a client certificate from belen:storeCredentials"})
@@ -147,16 +142,13 @@ def _kubernetes(node: Node, provider: str, namespace: str) -> KubernetesProvider
     node.done()
     if not server or not method or (method == "serviceAccount" and not service_account):
         return None
-    return KubernetesProvider(server, ca_bundle, remote or "default", method, service_account)
+    return KubernetesProvider(server, ca_bundle, remote, method, service_account)
 
 
 def _aws(node: Node, provider: str, namespace: str) -> AwsProvider | None:
-    service = node.str("service", required=True, choices=("SecretsManager", "ParameterStore"),
-                       todo="set it to SecretsManager or ParameterStore")
-    region = node.str("region", required=True, todo="set it to an AWS region, e.g. eu-west-1",
-                      check=lambda v: None if AWS_REGION.match(v) else f"'{v}' is not an AWS region")
-    role = node.str("role", todo="set it to an IAM role ARN to assume, e.g. arn:aws:iam::123456789012:role/eso",
-                    check=lambda v: None if AWS_ROLE.match(v) else f"'{v}' is not an IAM role ARN")
+    service = node.str("service", required=True, todo="set it to SecretsManager or ParameterStore")
+    region = node.str("region", required=True, todo="set it to an AWS region, e.g. eu-west-1")
+    role = node.str("role", todo="set it to an IAM role ARN to assume, e.g. arn:aws:iam::123456789012:role/eso")
     auth, method = _auth(node, {"accessKey": "an access key from belen:storeCredentials",
                                 "serviceAccount": "IRSA: a service account annotated with an IAM role",
                                 "sdk": "the AWS SDK default chain (e.g. the node's instance role)"})
@@ -174,9 +166,9 @@ def _fake(node: Node, provider: str, namespace: str) -> FakeProvider | None:
                           "list the entries, e.g. [{key: greeting, value: hello}]")
     entries: dict[tuple[str, str | None], FakeEntry] = {}
     for item in node.nodes("data"):
-        key = item.str("key", required=True, coerce_numbers=True, todo="set it to the key ExternalSecrets read")
-        value = item.str("value", required=True, coerce_numbers=True, todo="set it to the entry's value (a string)")
-        version = item.str("version", coerce_numbers=True)
+        key = item.str("key", todo="set it to the key ExternalSecrets read")
+        value = item.str("value", todo="set it to the entry's value (a string)")
+        version = item.str("version")
         item.done()
         if key is None or value is None:
             continue
@@ -227,7 +219,7 @@ def _auth(node: Node, methods: dict[str, str]) -> tuple[Node, str | None]:
         node.problems.add(node.child_path("auth"), "is required", todo)
         return node.node("auth"), None
     auth = node.node("auth")
-    return auth, auth.str("method", required=True, choices=methods, todo=todo)
+    return auth, auth.str("method", choices=methods, todo=todo)
 
 
 def _service_account(auth: Node, namespace: str, *, required: bool) -> ServiceAccount | None:
@@ -237,8 +229,8 @@ def _service_account(auth: Node, namespace: str, *, required: bool) -> ServiceAc
             auth.problems.add(account.path, "is required", "set serviceAccount.name (and namespace, default "
                               f"{namespace}) to the service account whose token is used")
         return None
-    name = account.str("name", required=True, todo="set it to a service account name", check=dns_subdomain)
-    account_namespace = account.str("namespace", namespace, todo="set it to a namespace name", check=dns_label)
+    name = account.str("name", todo="set it to a service account name")
+    account_namespace = account.str("namespace", todo="set it to a namespace name")
     account.done()
     return ServiceAccount(name, account_namespace or namespace) if name else None
 

@@ -8,20 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from components.settings.constants import BUILT_IN_NAMESPACES, DNS_SUBDOMAIN, ESO_PROVIDERS
 from components.settings.eso_providers import Provider, credentials, parse_provider
-from components.settings.reader import BUILT_IN_NAMESPACES, DNS_SUBDOMAIN, Node, Problems, dns_label, dns_subdomain
+from components.settings.reader import Node, Problems
 
 TYPED = ("vault", "kubernetes", "aws", "fake")  # the providers eso_providers types
-# The keys of SecretStoreProvider in external-secrets apis/externalsecrets/v1/secretstore_types.go@02f97fc2.
-ESO_PROVIDERS = frozenset({
-    "akeyless", "aws", "azurekv", "barbican", "beyondtrust", "beyondtrustworkloadcredentials",
-    "bitwardensecretsmanager", "chef", "cloudrusm", "conjur", "delinea", "doppler", "dvls", "fake", "fortanix",
-    "gcpsm", "github", "gitlab", "ibm", "infisical", "keepersecurity", "kubernetes", "nebiusmysterybox", "ngrok",
-    "onboardbase", "onepassword", "onepasswordSDK", "oracle", "ovh", "passbolt", "passworddepot", "previder",
-    "pulumi", "scaleway", "secretserver", "senhasegura", "vault", "volcengine", "webhook",
-    "yandexcertificatemanager", "yandexlockbox",
-})
-DEFAULT_NAMESPACE = "external-secrets"
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")  # Secret data keys, as SecretKeySelector.key allows
 
 
@@ -42,8 +33,8 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class ExternalSecretsSettings:
-    namespace: str = DEFAULT_NAMESPACE
-    stores: tuple[StoreSettings, ...] = ()
+    namespace: str
+    stores: tuple[StoreSettings, ...]
 
 
 def credentials_secret(store: str) -> str:
@@ -51,8 +42,8 @@ def credentials_secret(store: str) -> str:
 
 
 def parse_external_secrets(node: Node, store_credentials: Any) -> ExternalSecretsSettings:
-    namespace = node.str("namespace", DEFAULT_NAMESPACE, todo="set it to a namespace of its own, e.g. external-secrets",
-                         check=_own_namespace) or DEFAULT_NAMESPACE
+    namespace = node.str("namespace", todo="set it to a namespace of its own, e.g. external-secrets",
+                         check=_own_namespace)
     stores: dict[str, StoreSettings] = {}
     declared: set[str] = set()  # names of every store, valid or not, that credentials may be for
     for store_node in node.nodes("stores"):
@@ -75,13 +66,11 @@ def parse_external_secrets(node: Node, store_credentials: Any) -> ExternalSecret
 
 
 def _store(node: Node, namespace: str) -> StoreSettings | None:
-    name = node.str("name", required=True, check=dns_subdomain,
-                    todo="set it to the ClusterSecretStore's name, e.g. vault")
-    provider = node.str("provider", required=True, todo=provider_todo(node.value.get("provider")),
-                        check=check_provider_name)
-    wait_ready = node.bool("waitReady", True)
+    name = node.str("name", todo="set it to the ClusterSecretStore's name, e.g. vault")
+    provider = node.str("provider", todo=provider_todo(node.value.get("provider")), check=check_provider_name)
+    wait_ready = node.bool("waitReady")
     explicit_timeout = node.has("readyTimeoutSeconds")
-    timeout = node.int("readyTimeoutSeconds", 300, minimum=10, maximum=3600)
+    timeout = node.int("readyTimeoutSeconds")
     if explicit_timeout and not wait_ready:
         node.problems.add(node.child_path("readyTimeoutSeconds"), "has no effect with waitReady: false",
                           "remove readyTimeoutSeconds, or waitReady: false")
@@ -91,7 +80,7 @@ def _store(node: Node, namespace: str) -> StoreSettings | None:
     config = parse_provider(node, provider, namespace)
     if name is None or config is None:
         return None
-    if credentials(provider, config).reads_any and not DNS_SUBDOMAIN.match(credentials_secret(name)):
+    if credentials(provider, config).reads_any and not re.fullmatch(DNS_SUBDOMAIN, credentials_secret(name)):
         node.problems.add(node.child_path("name"),
                           f"is too long to name its credentials Secret {credentials_secret(name)}", "shorten the store name")
         return None
@@ -118,7 +107,7 @@ def provider_todo(value: Any) -> str:
 def _own_namespace(value: str) -> str | None:
     if value in BUILT_IN_NAMESPACES:
         return f"'{value}' is a namespace every cluster has, not one of the operator's own"
-    return dns_label(value)
+    return None
 
 
 def _credentials(raw: Any, stores: Mapping[str, StoreSettings], declared: set[str],

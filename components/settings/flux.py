@@ -8,20 +8,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from components.settings.reader import Node, dns_subdomain
+from components.settings.constants import DURATION_TODO, FLUX_VERSION, SCP_LIKE
+from components.settings.reader import Node
 
-HTTPS_URL = re.compile(r"^https?://[^\s/@]+(:[0-9]+)?/\S+$")
-SSH_URL = re.compile(r"^ssh://([^\s@/]+@)?[^\s/@:]+(:[0-9]+)?/\S+$")
-SCP_LIKE = re.compile(r"^(?P<user>[^\s@/]+)@(?P<host>[^\s/:]+):(?P<path>[^\s/][^\s]*)$")
 VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-BRANCH = re.compile(r"^[^\s~^:?*\[\\]+$")
 MAIN_KUSTOMIZATION = "flux-system"
-# The Flux release the FluxInstance asks for by default: belen's pin (its CRD API versions are the
-# ones belen creates and tools.preflight checks against).
-FLUX_VERSION = "2.9.6"
-# What the Flux Operator's `distribution.version` takes (a Masterminds semver constraint), limited
-# to the forms a user writes: an exact version, a wildcard (2.x, 2.9.x) or comparisons (>=2.9.0 <2.10.0).
-_VERSION_TERM = re.compile(r"^(=|!=|>=|<=|>|<|~|\^)?v?2(\.(\d+|x|\*))?(\.(\d+|x|\*))?$")
 RESERVED_VARIABLES = ("cluster_name", "environment")
 
 
@@ -68,21 +59,18 @@ class FluxSettings:
 def parse_flux(node: Node, git_auth: Any, cluster_name: str) -> FluxSettings:
     problems = node.problems
     git = node.node("git")
-    url = git.str("url", required=True, todo="set it to https://host/org/repo, ssh://git@host/org/repo or git@host:org/repo",
-                  check=_url_problem)
-    branch = git.str("branch", "main", todo="set it to a branch name",
-                     check=lambda v: None if BRANCH.match(v) else f"'{v}' is not a branch name")
-    git_interval = git.duration("interval", "1m")
+    url = git.str("url", todo="set it to https://host/org/repo, ssh://git@host/org/repo or git@host:org/repo")
+    branch = git.str("branch", todo="set it to a branch name")
+    git_interval = git.str("interval", todo=DURATION_TODO)
     git.done()
-    path = node.str("path", f"./clusters/{cluster_name}", todo="set it to a folder of the repository such as ./clusters/homelab",
-                    check=_path_problem)
-    interval = node.duration("interval", "10m")
-    version = node.str("version", FLUX_VERSION, coerce_numbers=True, check=_version_problem,
-                       todo=f"set it to a Flux 2 version such as {FLUX_VERSION} or a range such as 2.9.x")
+    path = node.str("path", todo="set it to a folder of the repository such as ./clusters/homelab",
+                    check=_path_problem) or f"./clusters/{cluster_name}"
+    interval = node.str("interval", todo=DURATION_TODO)
+    version = node.str("version", todo=f"set it to a Flux 2 version such as {FLUX_VERSION} or a range such as 2.9.x")
     substitute = _substitutions(node)
     kustomizations = _kustomizations(node)
     receiver = node.node("receiver")
-    receiver_on = node.has("receiver") and receiver.bool("enabled", True)
+    receiver_on = node.has("receiver") and receiver.bool("enabled")
     receiver.done()
     node.done()
 
@@ -103,27 +91,13 @@ def parse_flux(node: Node, git_auth: Any, cluster_name: str) -> FluxSettings:
                          "use an https:// or ssh:// URL")
         warnings.append(f"belen:flux.git.url: {url} is unauthenticated plain text — anyone on the way can change "
                         "what Flux applies; prefer https:// or ssh://")
-    return FluxSettings(url, branch or "main", git_interval, path or "", interval, version or FLUX_VERSION,
-                        substitute, kustomizations,
-                        receiver_on, auth, tuple(warnings))
-
-
-def _url_problem(url: str) -> str | None:
-    if HTTPS_URL.match(url) or SSH_URL.match(url) or SCP_LIKE.match(url):
-        return None
-    return f"'{url}' is not an https://, http://, ssh:// or git@host:path URL"
-
-
-def _version_problem(version: str) -> str | None:
-    alternatives = [alt.replace(",", " ").split() for alt in version.split("||")]
-    if all(terms and all(_VERSION_TERM.match(term) for term in terms) for terms in alternatives):
-        return None
-    return f"'{version}' is not a Flux 2 version or semver range"
+    return FluxSettings(url, branch, git_interval, path, interval, version, substitute, kustomizations, receiver_on,
+                        auth, tuple(warnings))
 
 
 def _normalise(url: str) -> str:
     """Flux does not understand scp-like addresses: git@host:org/repo → ssh://git@host/org/repo."""
-    match = SCP_LIKE.match(url)
+    match = re.match(SCP_LIKE, url)
     return f"ssh://{match['user']}@{match['host']}/{match['path']}" if match else url
 
 
@@ -151,10 +125,10 @@ def _substitutions(node: Node) -> dict[str, str]:
 def _kustomizations(node: Node) -> tuple[ExtraKustomization, ...]:
     found: list[tuple[str, ExtraKustomization]] = []
     for item in node.nodes("kustomizations"):
-        name = item.str("name", required=True, todo="give it a Kubernetes name", check=dns_subdomain)
-        path = item.str("path", required=True, todo="set it to a folder of the repository", check=_path_problem)
+        name = item.str("name", todo="give it a Kubernetes name")
+        path = item.str("path", todo="set it to a folder of the repository", check=_path_problem)
         depends_on = tuple(item.strings("dependsOn", todo="list names of other belen:flux.kustomizations"))
-        prune = item.bool("prune", True)
+        prune = item.bool("prune")
         item.done()
         if name and path:
             found.append((item.path, ExtraKustomization(name, path, depends_on, prune)))

@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from components.settings.cert_manager import CertManagerSettings
-from components.settings.reader import Node, Problems, dns_subdomain
-
-SERVICE_TYPES = ("LoadBalancer", "NodePort")
+from components.settings.reader import Node, Problems
 
 
 @dataclass(frozen=True)
 class IngressSettings:
-    install: bool = False  # k3s ships Traefik; managed clouds and kind need belen to install it
-    class_name: str = "traefik"
-    service_type: str = "LoadBalancer"
-    load_balancer_ip: str | None = None
-    annotations: dict[str, str] = field(default_factory=dict)
-    replicas: int = 2
+    install: bool  # k3s ships Traefik; managed clouds and kind need belen to install it
+    class_name: str
+    service_type: str
+    load_balancer_ip: str | None
+    annotations: dict[str, str]
+    replicas: int
 
 
 def parse_ingress(node: Node) -> IngressSettings:
-    install = node.bool("install", False)
-    class_name = node.str("className", "traefik", check=dns_subdomain, todo="set it to an IngressClass name such as traefik")
-    service_type = node.str("serviceType", "LoadBalancer", choices=SERVICE_TYPES)
+    install = node.bool("install")
+    class_name = node.str("className", todo="set it to an IngressClass name such as traefik")
+    service_type = node.str("serviceType")
     load_balancer_ip = node.str("loadBalancerIP", todo="set it to an IP address", check=_ip_problem)
     annotations = {}
     for key, value in node.entries("annotations"):
@@ -32,18 +30,17 @@ def parse_ingress(node: Node) -> IngressSettings:
             node.problems.add(f"ingress.annotations.{key}", "must be a string", "quote the value")
         else:
             annotations[key] = value
-    replicas = node.int("replicas", 2, minimum=1, maximum=20)
-    if not install:
+    replicas = node.int("replicas")
+    if not install and node.valid("install"):
         for key in ("serviceType", "loadBalancerIP", "annotations", "replicas"):
-            if node.has(key):
+            if node.has(key) and node.valid(key):
                 node.problems.add(f"ingress.{key}", "only applies when belen installs the controller",
                                   "set belen:ingress.install: true, or remove it (k3s configures its own Traefik)")
     if load_balancer_ip and service_type != "LoadBalancer":
         node.problems.add("ingress.loadBalancerIP", f"needs serviceType LoadBalancer, not {service_type}",
                           "remove loadBalancerIP or use serviceType: LoadBalancer")
     node.done()
-    return IngressSettings(install, class_name or "traefik", service_type or "LoadBalancer", load_balancer_ip,
-                           annotations, replicas)
+    return IngressSettings(install, class_name, service_type, load_balancer_ip, annotations, replicas)
 
 
 def _ip_problem(value: str) -> str | None:

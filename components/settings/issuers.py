@@ -9,17 +9,13 @@ from typing import Any, ClassVar, Literal
 from cryptography import x509
 
 from components.crypto import pem
-from components.settings.reader import DURATION, Node, Problems, dns_label, dns_subdomain
+from components.settings.constants import DURATION, ISSUER_KINDS as KINDS, seconds
+from components.settings.reader import Node, Problems
 
 LETS_ENCRYPT = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
-KINDS = ("selfSigned", "ca", "acme")
-DEFAULT_INGRESS_CLASS = "traefik"
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
 @dataclass(frozen=True)
@@ -70,17 +66,11 @@ class AcmeIssuer:
 Issuer = SelfSignedIssuer | CaIssuer | AcmeIssuer
 
 
-def seconds(duration: str) -> float:
-    """A Go duration (already matched by DURATION) in seconds."""
-    return sum(float(number) * UNIT_SECONDS[unit] for number, unit in GO_DURATION_PART.findall(duration))
-
-
 def certificate_duration(node: Node, key: str, minimum: str, example: str) -> str | None:
     """An optional Go duration of at least `minimum` (cert-manager refuses shorter ones)."""
     def check(value: str) -> str | None:
-        if not DURATION.match(value):
-            return f"'{value}' is not a duration"
-        return f"{value} is shorter than cert-manager's minimum" if seconds(value) < seconds(minimum) else None
+        short = re.fullmatch(DURATION, value) and seconds(value) < seconds(minimum)
+        return f"{value} is shorter than cert-manager's minimum" if short else None
 
     return node.str(key, todo=f"write a duration of at least {minimum}, such as {example}", check=check)
 
@@ -116,8 +106,7 @@ def parse_issuers(node: Node, ca_key_pairs: Any, acme_credentials: Any) -> list[
 
 
 def _issuer(node: Node, pairs: Node, credentials: Node) -> Issuer | None:
-    name = node.str("name", required=True, check=dns_label,
-                    todo="set it to a DNS label such as letsencrypt (it names the ClusterIssuer)")
+    name = node.str("name", todo="set it to a DNS label such as letsencrypt (it names the ClusterIssuer)")
     kinds = [kind for kind in KINDS if kind in node.value]
     bodies = {kind: node.node(kind) for kind in KINDS}
     node.done()
@@ -146,7 +135,7 @@ def _refuse(secret: Node, name: str, what: str, todo: str) -> None:
 
 
 def _ca(name: str, node: Node, pairs: Node) -> CaIssuer:
-    issued_by = node.str("issuedBy", check=dns_label, todo="set it to the name of a selfSigned or ca issuer")
+    issued_by = node.str("issuedBy", todo="set it to the name of a selfSigned or ca issuer")
     common_name = node.str("commonName", todo="set it to the CA's name, such as belen local CA")
     duration = certificate_duration(node, "duration", "1h", "87600h")
     node.done()
@@ -170,8 +159,8 @@ def _ca(name: str, node: Node, pairs: Node) -> CaIssuer:
 
 
 def _key_pair(node: Node) -> CaKeyPair | None:
-    cert_text = node.str("cert", required=True, todo="set it to the CA certificate (PEM, then any chain above it)")
-    key_text = node.str("key", required=True, todo="set it to the CA's private key (PEM, unencrypted)")
+    cert_text = node.str("cert", todo="set it to the CA certificate (PEM, then any chain above it)")
+    key_text = node.str("key", todo="set it to the CA's private key (PEM, unencrypted)")
     node.done()
     certs = key = None
     if cert_text is not None:
@@ -205,22 +194,17 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 
 def _acme(name: str, node: Node, credentials: Node) -> AcmeIssuer:
-    email = node.str("email", required=True, todo="set it to the address Let's Encrypt sends expiry notices to",
-                     check=lambda v: None if EMAIL.match(v) else f"'{v}' is not an email address")
-    server = node.str("server", required=True,
-                      todo="set it to letsencrypt, letsencrypt-staging or the https URL of an ACME directory",
-                      check=lambda v: None if v in LETS_ENCRYPT or v.startswith("https://")
-                      else f"'{v}' is not letsencrypt, letsencrypt-staging or an https URL")
-    account_key = node.str("accountKeySecretName", f"{name}-account-key", check=dns_subdomain,
+    email = node.str("email", todo="set it to the address Let's Encrypt sends expiry notices to")
+    server = node.str("server", todo="set it to letsencrypt, letsencrypt-staging or the https URL of an ACME directory")
+    account_key = node.str("accountKeySecretName",
                            todo="set it to a Secret name (cert-manager creates the account key in it)")
     solvers = [solver for solver in ("http01", "dns01") if solver in node.value]
     http01, dns01 = node.node("http01"), node.node("dns01")
     node.done()
-    ingress_class = http01.str("ingressClass", DEFAULT_INGRESS_CLASS, check=dns_subdomain,
-                               todo="set it to the name of the IngressClass that serves the challenge")
+    ingress_class = http01.str("ingressClass", todo="set it to the name of the IngressClass that serves the challenge")
     http01.done()
     if "dns01" in node.value:
-        dns01.str("provider", required=True, choices=("cloudflare",), todo="set it to cloudflare")
+        dns01.str("provider", todo="set it to cloudflare")
     dns01.done()
     if len(solvers) != 1:
         node.problems.add(node.path, f"has {' and '.join(solvers) if solvers else 'no solver'}",
@@ -230,7 +214,7 @@ def _acme(name: str, node: Node, credentials: Node) -> AcmeIssuer:
     if solver == "dns01":
         credential = credentials.node(name)
         token = credential.str(
-            "apiToken", required=True,
+            "apiToken",
             todo=f"set it with `pulumi config set --secret --path 'belen:acmeCredentials.{name}.apiToken' "
                  "<Cloudflare API token with Zone:DNS:Edit>`")
         credential.done()

@@ -10,27 +10,16 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from typing import Any
 
 from components.crypto import pem
 from components.errors import SettingsError
-
-if TYPE_CHECKING:
-    from components.settings.catalog import Setting
-
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-# Flux/Go durations such as 1m, 10m30s, 1h.
-STACK_REF = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
-# Namespaces every cluster already has: belen never creates (and so never deletes) them.
-BUILT_IN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
-_MISSING = object()
+from components.settings.catalog import SETTINGS, Setting
+from components.settings.constants import mismatch
 
 
 class CatalogError(Exception):
-    """The settings code reads a setting otherwise than components/settings/catalog.py declares it: a bug in belen."""
+    """The settings code reads a setting components/settings/catalog.py does not declare: a bug in belen."""
 
 
 # How early a problem is listed: a key belen does not know, or a value of the wrong type, is often the
@@ -44,13 +33,21 @@ class Problems:
     def __init__(self) -> None:
         self._found: list[tuple[int, str]] = []
         self.missing: list[str] = []  # paths of required values that are absent, in the order found
+        self.paths: set[str] = set()  # where a problem was found: its consequences are not reported again
+        self.declared: list[str] = []  # the problems the catalog's declarations state
 
-    def add(self, path: str, what: str, todo: str, *, rank: int = OTHER) -> None:
-        self._found.append((rank, f"belen:{path}: {what} — {todo}"))
+    def add(self, path: str, what: str, todo: str, *, rank: int = OTHER, declared: bool = False) -> None:
+        """`declared`: the catalog states what is wrong (a type, a required key, a choice, a bound, a pattern),
+        so stacks/belen.schema.json refuses it too."""
+        line = f"belen:{path}: {what} — {todo}"
+        self._found.append((rank, line))
+        self.paths.add(path)
+        if declared:
+            self.declared.append(line)
 
-    def require(self, path: str, what: str, todo: str, *, where: str | None = None) -> None:
+    def require(self, path: str, what: str, todo: str, *, where: str | None = None, declared: bool = False) -> None:
         """A problem that a value must be set at `where` (default `path`)."""
-        self.add(path, what, todo)
+        self.add(path, what, todo, declared=declared)
         self.missing.append(where or path)
 
     @property
@@ -90,6 +87,7 @@ class Node:
         self.problems = problems
         self._seen: set[str] = set()
         self.setting = _catalog_setting(path)
+        self.given = value is not None  # the catalog's "required" holds where the object is given
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -103,132 +101,120 @@ class Node:
     def has(self, key: str) -> bool:
         return self.value.get(key) is not None
 
-    def raw(self, key: str, default: Any = None) -> Any:
-        self._seen.add(key)
-        value = self.value.get(key, _MISSING)
-        return default if value is _MISSING or value is None else value
+    def valid(self, key: str) -> bool:
+        """No problem was reported about `key`'s value (so what follows from it is worth reporting)."""
+        return self.child_path(key) not in self.problems.paths
 
-    def _bad(self, key: str, what: str, todo: str) -> None:
-        self.problems.add(self.child_path(key), what, todo)
+    def raw(self, key: str) -> Any:
+        """The value of `key` as written (None if absent), marked as read."""
+        self._seen.add(key)
+        return self.value.get(key)
+
+    def _bad(self, key: str, what: str, todo: str, declared: bool = False) -> None:
+        self.problems.add(self.child_path(key), what, todo, declared=declared)
 
     def _wrong_type(self, path: str, what: str, value: Any, todo: str) -> None:
-        self.problems.add(path, f"{what}, got {describe(value)}", todo, rank=WRONG_TYPE)
+        self.problems.add(path, f"{what}, got {describe(value)}", todo, rank=WRONG_TYPE, declared=True)
 
-    def _declared(self, key: str, kinds: tuple[str, ...], **given: Any) -> None:
-        """Refuse to read `key` other than as the catalog declares it: a mistake in belen's code, not the user's."""
+    def _declared(self, key: str) -> Setting:
+        """The catalog's declaration of `key`: its default, choices, bounds and pattern are the ones read."""
         declared = self.setting.child(str(key))
-        where = f"belen:{self.child_path(key)}"
         if declared is None:
-            raise CatalogError(f"{where} is read by the settings code but not declared in "
-                               f"components/settings/catalog.py — declare it there")
-        if declared.kind not in (*kinds, "any"):
-            raise CatalogError(f"{where} is read as {' or '.join(kinds)} but declared as {declared.kind}")
-        for name, value in given.items():
-            expected = getattr(declared, name)
-            if name == "required":
-                differs = expected and not value
-            elif name == "enum":
-                differs = bool(expected) and value is not None and set(value) != set(expected)
-            else:
-                differs = expected is not None and value is not None and value != expected
-            if differs:
-                raise CatalogError(f"{where} is read with {name} {value!r} but declared with {expected!r}")
+            raise _undeclared(self.child_path(key))
+        return declared
 
     def str(
         self,
         key: str,
-        default: str | None = None,
         *,
-        required: bool = False,
         todo: str = "set it to a string",
         check: Callable[[str], str | None] | None = None,
+        required: bool = False,
         choices: Iterable[str] | None = None,
-        coerce_numbers: bool = False,
     ) -> str | None:
-        """A string. `check` returns a problem text or None; `choices` lists the allowed values."""
-        allowed = list(choices) if choices is not None else None
-        self._declared(key, ("string",), default=default, required=required, enum=allowed)
+        """A string as declared. `check` returns a problem text or None, before the declared choices and
+        pattern are checked; `required` and `choices` add what the catalog cannot declare (they depend on
+        other settings)."""
+        declared = self._declared(key)
         value = self.raw(key)
         if value is None:
-            if required:
-                self.problems.require(self.child_path(key), "is required", todo)
-            return default
-        if coerce_numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if required or declared.required:
+                self.problems.require(self.child_path(key), "is required", todo,
+                                      declared=declared.required and self.given)
+            return declared.default
+        if declared.numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
             self._wrong_type(self.child_path(key), "must be a string", value, todo)
-            return default
-        if allowed is not None and value not in allowed:
-            self._bad(key, f"'{value}' is not one of {', '.join(allowed)}", _choice_hint(value, allowed))
-            return default
-        if check is not None:
-            problem = check(value)
-            if problem:
-                self._bad(key, problem, todo)
-                return default
+            return declared.default
+        allowed = list(choices or declared.enum)
+        problem, stated = _problem(value, check, declared.pattern)
+        if not problem and allowed and value not in allowed:
+            self._bad(key, f"'{value}' is not one of {', '.join(allowed)}", _choice_hint(value, allowed),
+                      declared=not choices)
+            return declared.default
+        if problem:
+            self._bad(key, problem, todo, declared=stated)
+            return declared.default
         return value
 
-    def bool(self, key: str, default: bool) -> bool:
-        self._declared(key, ("boolean",), default=default)
+    def bool(self, key: str) -> bool | None:
+        declared = self._declared(key)
         value = self.raw(key)
         if value is None:
-            return default
+            return declared.default
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         if not isinstance(value, bool):
             self._wrong_type(self.child_path(key), "must be true or false", value, "set it to true or false")
-            return default
+            return declared.default
         return value
 
-    def int(self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-        self._declared(key, ("integer",), default=default, minimum=minimum, maximum=maximum)
+    def int(self, key: str) -> int:
+        declared = self._declared(key)
+        minimum, maximum = declared.minimum, declared.maximum
         value = self.raw(key)
         if value is None:
-            return default
+            return declared.default
         if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             self._wrong_type(self.child_path(key), "must be a whole number", value, "set it to a whole number")
-            return default
+            return declared.default
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             bounds = f"from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
-            self._bad(key, f"{value} is out of range", f"use a number {bounds}")
-            return default
+            self._bad(key, f"{value} is out of range", f"use a number {bounds}", declared=True)
+            return declared.default
         return value
-
-    def duration(self, key: str, default: str) -> str:
-        return self.str(
-            key,
-            default,
-            todo="write a duration such as 1m, 10m or 1h30m",
-            check=lambda v: None if DURATION.match(v) else f"'{v}' is not a duration",
-        ) or default
 
     def strings(self, key: str, *, check: Callable[[str], str | None] | None = None, todo: str = "") -> list[str]:
         """A list of strings (each checked)."""
         result = []
+        pattern = self._declared(key).item.pattern
         for path, item in self.items(key):
             if not isinstance(item, str):
                 self._wrong_type(path, "must be a string", item, todo or "write a string")
                 continue
-            problem = check(item) if check else None
+            problem, stated = _problem(item, check, pattern)
             if problem:
-                self.problems.add(path, problem, todo or "fix the value")
+                self.problems.add(path, problem, todo or "fix the value", declared=stated)
                 continue
             result.append(item)
         return result
 
     def items(self, key: str) -> Iterator[tuple[str, Any]]:
         """(path, value) for each element of a list setting."""
-        self._declared(key, ("list",))
-        value = self.raw(key)
-        if value is None:
-            return
-        if not isinstance(value, list):
-            self._wrong_type(self.child_path(key), "must be a list", value, "write it as a YAML list")
-            return
-        for index, item in enumerate(value):
+        for index, item in enumerate(self._typed(key, list, "must be a list", "write it as a YAML list") or []):
             yield f"{self.child_path(key)}[{index}]", item
+
+    def _typed(self, key: str, kind: type, what: str, todo: str) -> Any:
+        """The value of a declared list or map `key` if it is one (None if absent or not one: reported)."""
+        self._declared(key)
+        value = self.raw(key)
+        if value is None or isinstance(value, kind):
+            return value
+        self._wrong_type(self.child_path(key), what, value, todo)
+        return None
 
     def nodes(self, key: str) -> Iterator[Node]:
         """A Node for each element of a list of objects."""
@@ -236,19 +222,12 @@ class Node:
             yield Node(item, path, self.problems)
 
     def node(self, key: str) -> Node:
-        self._declared(key, ("object", "map"))
+        self._declared(key)
         return Node(self.raw(key), self.child_path(key), self.problems)
 
     def entries(self, key: str) -> Iterator[tuple[str, Any]]:
         """(name, value) of a mapping keyed by user-chosen names (not a fixed set of settings)."""
-        self._declared(key, ("map",))
-        value = self.raw(key)
-        if value is None:
-            return
-        if not isinstance(value, dict):
-            self._wrong_type(self.child_path(key), "must be an object", value, "write it as a YAML mapping")
-            return
-        yield from value.items()
+        yield from (self._typed(key, dict, "must be an object", "write it as a YAML mapping") or {}).items()
 
     def done(self) -> None:
         """Every key not read is a typo or an unsupported setting: report it with a suggestion."""
@@ -258,7 +237,17 @@ class Node:
                 continue
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known settings here: {', '.join(known) or 'none'}"
-            self.problems.add(self.child_path(key), "unknown setting", hint, rank=UNKNOWN)
+            self.problems.add(self.child_path(key), "unknown setting", hint, rank=UNKNOWN,
+                              declared=self.setting.kind == "object" and key not in self.setting.fields)
+
+
+def _problem(value: str, check: Callable[[str], str | None] | None, pattern: str | None) -> tuple[str | None, bool]:
+    """A value's problem, `check`'s before the declared pattern's, and whether the catalog states it."""
+    problem = check(value) if check else None
+    if problem or not pattern:
+        return problem, False
+    problem = mismatch(pattern, value)
+    return problem, problem is not None
 
 
 def _choice_hint(value: str, allowed: list[str]) -> str:
@@ -270,38 +259,15 @@ def _choice_hint(value: str, allowed: list[str]) -> str:
 
 def _catalog_setting(path: str) -> Setting:
     """The declaration of the setting at `path`; reading an undeclared one is a mistake in belen's code."""
-    from components.settings.catalog import SETTINGS  # the catalog imports the parsers' constants
-
     setting = SETTINGS.at(path)
     if setting is None:
-        raise CatalogError(f"belen:{path} is read by the settings code but not declared in "
-                           f"components/settings/catalog.py — declare it there")
+        raise _undeclared(path)
     return setting
 
 
-def dns_label(value: str) -> str | None:
-    if DNS_LABEL.match(value):
-        return None
-    return f"'{value}' is not a DNS label"
-
-
-def stack_reference(value: str) -> str | None:
-    if STACK_REF.match(value):
-        return None
-    return f"'{value}' is not <organization>/<project>/<stack>"
-
-
-def dns_subdomain(value: str) -> str | None:
-    if DNS_SUBDOMAIN.match(value):
-        return None
-    return f"'{value}' is not a valid Kubernetes name"
-
-
-def url(value: str, schemes: tuple[str, ...]) -> str | None:
-    parsed = urlparse(value)
-    if parsed.scheme not in schemes or not parsed.hostname:
-        return f"'{value}' is not an {' or '.join(schemes)} URL"
-    return None
+def _undeclared(path: str) -> CatalogError:
+    return CatalogError(f"belen:{path} is read by the settings code but not declared in "
+                        f"components/settings/catalog.py — declare it there")
 
 
 def pem_certificates(text: str) -> str | None:

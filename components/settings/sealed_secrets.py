@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.crypto.sealing import FINGERPRINT, SealingKey, check_key_list, newest_key
-from components.settings.reader import DURATION, Node, Problems, dns_label, stack_reference
+from components.settings.reader import Node, Problems
 
 RETIRE = "sealedSecrets.retireKeys"
 RAISE_FIRST = ("raise belen:sealedSecrets.keyGeneration and re-seal the repository to the new sealingCertificate "
@@ -39,21 +39,15 @@ class SealedSecretsSettings:
 
 def parse_sealed_secrets(node: Node, sealing_keys: Any, now: dt.datetime) -> SealedSecretsSettings:
     problems = node.problems
-    namespace = node.str("namespace", "kube-system", todo="set it to a namespace name (kubeseal expects kube-system)",
-                         check=dns_label)
-    keys_from_stack = node.str(
-        "keysFromStack",
-        todo="write it as <organization>/<project>/<stack>, e.g. organization/belen/homelab",
-        check=stack_reference,
-    )
-    renew = node.str(
-        "keyRenewPeriod", "0", coerce_numbers=True,
-        todo="write a duration such as 720h, or 0 to turn renewal off",
-        check=lambda v: None if v == "0" or DURATION.match(v) else f"'{v}' is not a duration",
-    )
+    namespace = node.str("namespace", todo="set it to a namespace name (kubeseal expects kube-system)")
+    keys_from_stack = node.str("keysFromStack",
+                               todo="write it as <organization>/<project>/<stack>, e.g. organization/belen/homelab")
+    renew = node.str("keyRenewPeriod", todo="write a duration such as 720h, or 0 to turn renewal off")
     explicit_generate = node.raw("generateKey") is not None
-    generate = node.bool("generateKey", keys_from_stack is None and sealing_keys is None)
-    generation = node.int("keyGeneration", 1, minimum=1)
+    generate = node.bool("generateKey")
+    if generate is None:
+        generate = keys_from_stack is None and sealing_keys is None
+    generation = node.int("keyGeneration")
     retire = _retire_keys(node)
     node.done()
 
@@ -76,8 +70,8 @@ def parse_sealed_secrets(node: Node, sealing_keys: Any, now: dt.datetime) -> Sea
                         f"the state, so a replica (keysFromStack) cannot open what they seal; set it to 0 and rotate "
                         f"with belen:sealedSecrets.keyGeneration")
     settings = SealedSecretsSettings(
-        namespace=namespace or "kube-system",
-        key_renew_period=renew or "0",
+        namespace=namespace,
+        key_renew_period=renew,
         keys=tuple(keys),
         keys_from_stack=keys_from_stack,
         generate_key=generate and sealing_keys is None and not keys_from_stack,

@@ -25,7 +25,8 @@ def read_stack_config() -> StackConfig:
     `pulumi.Config` can only read keys it is asked for; belen needs them all to report typos.
     """
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    values = {key: value for key, value in merged.items() if key.startswith(f"{NAMESPACE}:")}
+    # A key without a namespace is kept: it is belen's written without `belen:` (load_settings says so).
+    values = {key: value for key, value in merged.items() if key.startswith(f"{NAMESPACE}:") or ":" not in key}
     secret_keys = {key for key in values if runtime_config.is_config_secret(key)}
     secret_keys |= set(runtime_config.get_config_secret_keys_env())
     return StackConfig.from_strings(values, frozenset(secret_keys))

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from components.settings.cert_manager import CertManagerSettings
-from components.settings.reader import Node, Problems, dns_label, dns_subdomain, stack_reference
+from components.settings.constants import DNS_SUBDOMAIN, DURATION_TODO, mismatch
+from components.settings.reader import Node, Problems
 from components.settings.tls_readers import ApiServer, check_refresh_interval, parse_api_server, parse_readers
-
-MODES = ("stack", "continuous")
 
 
 @dataclass(frozen=True)
@@ -26,8 +25,8 @@ class TlsMirrorSettings:
     certificates: tuple[MirroredCertificate, ...]
     warn_days: int
     create_namespaces: bool
-    mode: str = "stack"  # stack: copies written at `pulumi up`; continuous: ExternalSecrets reading ops
-    refresh_interval: str = "5m"  # continuous: how often ESO syncs
+    mode: str  # stack: copies written at `pulumi up`; continuous: ExternalSecrets reading ops
+    refresh_interval: str  # continuous: how often ESO syncs
 
 
 @dataclass(frozen=True)
@@ -55,29 +54,26 @@ def parse_tls(node: Node) -> TlsSettings:
 
 
 def _mirror(node: Node) -> TlsMirrorSettings:
-    from_stack = node.str(
-        "fromStack", required=True, todo="write the ops stack as <organization>/<project>/<stack>",
-        check=stack_reference,
-    )
+    from_stack = node.str("fromStack", todo="write the ops stack as <organization>/<project>/<stack>")
     certificates = []
     for name, value in node.entries("certificates"):
         cert = Node(value, f"{node.path}.certificates.{name}", node.problems)
-        if dns_subdomain(name):
-            node.problems.add(cert.path, dns_subdomain(name), "use the certificate's name in the ops stack")
-        namespaces = cert.strings("namespaces", check=dns_label, todo="list namespace names")
+        if problem := mismatch(DNS_SUBDOMAIN, name):
+            node.problems.add(cert.path, problem, "use the certificate's name in the ops stack")
+        namespaces = cert.strings("namespaces", todo="list namespace names")
         if not namespaces:
             node.problems.add(f"{cert.path}.namespaces", "is empty", "list the namespaces that need this certificate")
-        secret_name = cert.str("secretName", f"{name}-tls", check=dns_subdomain, todo="set it to a Secret name")
+        secret_name = cert.str("secretName", todo="set it to a Secret name") or f"{name}-tls"
         cert.done()
-        certificates.append(MirroredCertificate(name, tuple(dict.fromkeys(namespaces)), secret_name or f"{name}-tls"))
+        certificates.append(MirroredCertificate(name, tuple(dict.fromkeys(namespaces)), secret_name))
     if not certificates:
         node.problems.add(f"{node.path}.certificates", "lists no certificates",
                           "map each certificate name to {namespaces: [...]}")
-    warn_days = node.int("warnDays", 21, minimum=0, maximum=365)
-    create_namespaces = node.bool("createNamespaces", True)
-    mode = node.str("mode", "stack", choices=MODES) or "stack"
-    refresh_interval = node.duration("refreshInterval", "5m")
-    if node.has("refreshInterval") and mode == "stack":
+    warn_days = node.int("warnDays")
+    create_namespaces = node.bool("createNamespaces")
+    mode = node.str("mode")
+    refresh_interval = node.str("refreshInterval", todo=DURATION_TODO)
+    if node.has("refreshInterval") and mode == "stack" and node.valid("mode"):
         node.problems.add(node.child_path("refreshInterval"), "has no effect in mode stack",
                           "remove it, or set mode: continuous")
     elif problem := check_refresh_interval(refresh_interval):

@@ -4,11 +4,11 @@ checks across areas of the continuous mirror (`belen:tls.mirror.mode: continuous
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from components.settings.reader import Node, Problems, dns_label, dns_subdomain, pem_certificates, url
+from components.settings.constants import DNS_LABEL, mismatch, seconds
+from components.settings.reader import Node, Problems, pem_certificates
 
 if TYPE_CHECKING:  # the parsers of these areas import nothing from here
     from components.settings.cert_manager import CertManagerSettings
@@ -17,8 +17,6 @@ if TYPE_CHECKING:  # the parsers of these areas import nothing from here
 
 # The ClusterSecretStore an environment in continuous mode reads ops through (and its token Secret).
 CONTINUOUS_STORE = "belen-tls-mirror"
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
 @dataclass(frozen=True)
@@ -33,10 +31,10 @@ def parse_readers(node: Node) -> dict[str, tuple[str, ...]]:
     area = node.node("readers")
     for environment in list(area.value):
         path = area.child_path(str(environment))
-        if dns_label(str(environment)):
-            node.problems.add(path, dns_label(str(environment)), "use the environment's name (its stack's "
-                              "belen:cluster.environment), a DNS label such as dev")
-        names = area.strings(environment, check=dns_subdomain, todo="list names of belen:tls.publish")
+        if problem := mismatch(DNS_LABEL, str(environment)):
+            node.problems.add(path, problem, "use the environment's name (its stack's belen:cluster.environment), "
+                              "a DNS label such as dev")
+        names = area.strings(environment, todo="list names of belen:tls.publish")
         if not names and area.value[environment] is not None:
             node.problems.add(path, "is empty", f"list the published certificates {environment} may read, or remove it")
         for name in sorted({n for n in names if names.count(n) > 1}):
@@ -47,10 +45,9 @@ def parse_readers(node: Node) -> dict[str, tuple[str, ...]]:
 
 
 def parse_api_server(node: Node) -> ApiServer | None:
-    server = node.str("url", required=True, check=lambda v: url(v, ("https",)),
-                      todo="set it to the ops API server's https URL as dev, rct and prd reach it, "
+    server = node.str("url", todo="set it to the ops API server's https URL as dev, rct and prd reach it, "
                            "e.g. https://ops.example.org:6443")
-    ca_bundle = node.str("caBundle", required=True, check=pem_certificates,
+    ca_bundle = node.str("caBundle", check=pem_certificates,
                          todo="paste the ops cluster's CA certificate(s) as PEM, e.g. from `kubectl config view --raw "
                               "-o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d`")
     node.done()
@@ -59,7 +56,7 @@ def parse_api_server(node: Node) -> ApiServer | None:
 
 def check_refresh_interval(value: str) -> str | None:
     """A Go duration ESO refreshes with; 0 means "sync once", which is no continuous mirror."""
-    if sum(float(n) * _SECONDS[unit] for n, unit in _DURATION_PART.findall(value)) <= 0:
+    if seconds(value) <= 0:
         return f"'{value}' is zero, which makes ESO sync once and never again"
     return None
 

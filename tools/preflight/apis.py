@@ -3,7 +3,7 @@ and which kinds live outside namespaces. Pure data."""
 
 from __future__ import annotations
 
-from components.settings.flux import FLUX_VERSION
+from components.settings.constants import FLUX_VERSION
 
 ANY = frozenset({"*"})
 

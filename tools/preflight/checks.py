@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.crypto import pem, sealing
-from components.settings.reader import BUILT_IN_NAMESPACES
+from components.settings.constants import BUILT_IN_NAMESPACES
 from tools import keys as key_tools
 from tools.preflight.apis import ANY, CLUSTER_SCOPED, CONTROLLER_APIS, NAMESPACED, REMOVED_KUBERNETES_APIS, TRAEFIK_APIS
 from tools.preflight.model import CHECK_NAMES, Applied, Finding, Obj
