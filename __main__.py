@@ -5,9 +5,9 @@ import os
 import pulumi
 
 from components.cluster import BelenCluster, BelenClusterArgs
+from components.kept_keys import held_generated_keys, refuse_dropped_keys
 from components.settings import load_settings
-from components.settings.source import (current_stack, held_generated_keys, read_stack_config, refuse_dropped_keys,
-                                       refuse_lost_checkpoints)
+from components.settings.source import current_stack, read_stack_config, refuse_lost_checkpoints
 
 settings = load_settings(read_stack_config(), current_stack())
 refuse_lost_checkpoints(settings.sealed_secrets, os.environ, pulumi.runtime.is_dry_run())

@@ -5,7 +5,7 @@ program stops registering, the engine deletes from the state, and every SealedSe
 key is lost with it. `protect` makes the engine refuse such a delete, but only while the update runs,
 after the rest of the plan (a renamed key's replacement included) was carried out. belen's line comes
 first: before any resource registers, the keys in the previous state are compared with the ones these
-settings register. Pure: the previous state arrives as resource names and certificates.
+settings register. Pure but for `held_generated_keys`, which asks the engine for the previous state.
 """
 
 from __future__ import annotations
@@ -14,13 +14,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pulumi
+
 from components.crypto import sealing
+from components.errors import SettingsError
+from components.settings import Settings
 from components.settings.sealed_secrets import RETIRE, SealedSecretsSettings
 
 # The type the engine records for GeneratedSealingKey (a dynamic resource, module belen).
 GENERATED_KEY_TYPE = "pulumi-python:dynamic/belen:GeneratedSealingKey"
 _KEY_NAME = re.compile(r"^(?P<component>.+)-generated-key(?:-(?P<generation>\d+))?$")
 _COMPONENT_SUFFIX = "-sealed-secrets"
+# The engine's built-in functions that read a stack's outputs and resources from the backend.
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
+READ_STACK_RESOURCES = "pulumi:pulumi:readStackResourceOutputs"
 
 
 def sealed_secrets_name(cluster_name: str) -> str:
@@ -97,3 +104,28 @@ def _fingerprints(keys: list[HeldKey]) -> str:
 def _generations(keys: list[HeldKey]) -> str:
     numbers = sorted(k.generation for k in keys)
     return ("generation " if len(numbers) == 1 else "generations ") + ", ".join(map(str, numbers))
+
+
+def held_generated_keys() -> dict[str, object]:
+    """The generated sealing keys in this stack's state as the previous update left it: name → certificate.
+
+    Read before anything registers, from the backend through the engine. A stack whose updates never
+    finished (a first `up`) has none that count: its key, if any, was never given to a controller.
+    """
+    stack = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    # A stack that never finished an update has no outputs, and maybe no state at all, which the engine's
+    # resource read does not survive (v3.274 dereferences the missing snapshot): outputs first.
+    if not (pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack}).value or {}).get("outputs"):
+        return {}
+    resources = pulumi.runtime.invoke(READ_STACK_RESOURCES, {"stackName": stack}).value or {}
+    return {urn.rsplit("::", 1)[-1]: (entry.get("outputs") or {}).get("cert")
+            for urn, entry in (resources.get("outputs") or {}).items()
+            if isinstance(entry, dict) and entry.get("type") == GENERATED_KEY_TYPE}
+
+
+def refuse_dropped_keys(settings: Settings, held: dict[str, object]) -> None:
+    """Settings that would drop a generated sealing key from the state stop here, before any resource
+    registers (components.kept_keys says why the engine's `protect` alone comes too late)."""
+    lines = dropped_key_lines(held, settings.cluster.name, settings.sealed_secrets)
+    if lines:
+        raise SettingsError(lines)

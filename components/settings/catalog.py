@@ -128,7 +128,8 @@ SEALED_SECRETS = obj("the Sealed Secrets controller and where its keys come from
     "generateKey": flag("belen generates one key once (RSA 4096, 10 years) and keeps it in state",
                         default_text="true without other keys"),
     "keyGeneration": number("raise it by one to rotate: the next up generates the next key (RSA 4096, in the state) "
-                            "over every key the stack has, and the controller seals with it; 1 on a replica",
+                            "over every key the stack has, and the controller seals with it; never lowered (belen refuses); "
+                            "1 on a replica",
                             default=1, minimum=1),
     "retireKeys": listof("fingerprints (as sealingKeyFingerprints shows them) of keys the next up deletes from the "
                          "cluster and drops from sealingKeys; never the newest; empty on a replica",

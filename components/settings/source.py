@@ -9,14 +9,10 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components.errors import SettingsError
-from components.kept_keys import GENERATED_KEY_TYPE, dropped_key_lines
-from components.settings import NAMESPACE, Settings, StackConfig
+from components.settings import NAMESPACE, StackConfig
 from components.settings.sealed_secrets import SealedSecretsSettings
 
 SKIP_CHECKPOINTS = "PULUMI_SKIP_CHECKPOINTS"
-# The engine's built-in functions that read a stack's outputs and resources from the backend.
-READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
-READ_STACK_RESOURCES = "pulumi:pulumi:readStackResourceOutputs"
 
 
 def read_stack_config() -> StackConfig:
@@ -47,28 +43,3 @@ def refuse_lost_checkpoints(sealed_secrets: SealedSecretsSettings, environ: Mapp
     if generates and not dry_run and (value == "1" or value.lower() == "true"):
         raise SettingsError([f"{SKIP_CHECKPOINTS}: is {value}, so the engine saves the state only when `pulumi up` "
                              "ends and an `up` that dies would lose the sealing key belen generates — unset it"])
-
-
-def held_generated_keys() -> dict[str, object]:
-    """The generated sealing keys in this stack's state as the previous update left it: name → certificate.
-
-    Read before anything registers, from the backend through the engine. A stack whose updates never
-    finished (a first `up`) has none that count: its key, if any, was never given to a controller.
-    """
-    stack = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    # A stack that never finished an update has no outputs, and maybe no state at all, which the engine's
-    # resource read does not survive (v3.274 dereferences the missing snapshot): outputs first.
-    if not (pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack}).value or {}).get("outputs"):
-        return {}
-    resources = pulumi.runtime.invoke(READ_STACK_RESOURCES, {"stackName": stack}).value or {}
-    return {urn.rsplit("::", 1)[-1]: (entry.get("outputs") or {}).get("cert")
-            for urn, entry in (resources.get("outputs") or {}).items()
-            if isinstance(entry, dict) and entry.get("type") == GENERATED_KEY_TYPE}
-
-
-def refuse_dropped_keys(settings: Settings, held: dict[str, object]) -> None:
-    """Settings that would drop a generated sealing key from the state stop here, before any resource
-    registers (components.kept_keys says why the engine's `protect` alone comes too late)."""
-    lines = dropped_key_lines(held, settings.cluster.name, settings.sealed_secrets)
-    if lines:
-        raise SettingsError(lines)
