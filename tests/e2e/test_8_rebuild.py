@@ -103,14 +103,15 @@ def test_primary_rebuilt(fresh_cluster, project, charts, git, note):
     stack.configure(rebuild_config(charts, git.url, 2))
     told.append("keyGeneration 1 refused by belen's line, the state file unchanged byte for byte")
 
-    # Pulumi's guard: a bare destroy stops at the protected keys, which all stay in the state.
-    names = held_keys(stack)
+    # Pulumi's guard: a bare destroy stops in its preview at the protected keys; nothing is deleted.
+    names, resources = held_keys(stack), len(stack.state()["deployment"]["resources"])
     bare = stack.pulumi("destroy", "--yes", check=False)
     said = bare.stdout + bare.stderr
-    assert bare.returncode != 0 and PROTECTED in said, said[-3000:]
+    assert bare.returncode != 0 and PROTECTED in said and "Preview failed" in said, said[-3000:]
     assert held_keys(stack) == names and len(names) == 2
-    told.append(f"a bare `pulumi destroy` exited {bare.returncode} ('cannot be deleted {PROTECTED}'), both keys "
-                "still in the state")
+    assert len(stack.state()["deployment"]["resources"]) == resources, "the refused destroy deleted something"
+    told.append(f"a bare `pulumi destroy` exited {bare.returncode} in its preview ('cannot be deleted {PROTECTED}'), "
+                f"all {resources} resources still in the state")
     stack.pulumi("destroy", "--yes", "--exclude-protected")
     assert held_keys(stack) == names
 
