@@ -75,7 +75,8 @@ def main(argv: list[str]) -> int:
         "start as host processes when their Deployments appear")
     with echoed(stack.log):
         # --refresh: a cluster started anew since the last run holds none of what the state lists.
-        result = stack.up("--refresh", check=False)
+        # --run-program: the refresh reads it with the kubeconfig just set, not the old cluster's from the state.
+        result = stack.up("--refresh", "--run-program", check=False)
     if result.returncode:
         say(f"pulumi up failed (exit {result.returncode}); the whole log is {stack.log}")
         return 1

@@ -101,7 +101,7 @@ def test_creates_the_cluster_then_brings_up_the_local_stack_on_a_file_backend(tm
         "venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt",
         "pulumi stack select local --create --non-interactive",
         f"backend=file://{tmp_path}/project/.state",
-        "pulumi up --refresh --stack local --yes --non-interactive",
+        "pulumi up --refresh --run-program --stack local --yes --non-interactive",
         f"backend=file://{tmp_path}/project/.state",
     ]
 
