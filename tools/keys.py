@@ -19,7 +19,6 @@ import datetime as dt
 import multiprocessing
 import os
 import shutil
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -435,8 +434,8 @@ def cmd_import(path: str, stack: str) -> int:
         for field, value in (("cert", key.cert_pem), ("key", key.key_pem)):
             setting = f"belen:sealingKeys[{index}].{field}"
             # The value goes on standard input: arguments are visible to every user in the process list.
-            proc = subprocess.run(["pulumi", "config", "set", "--secret", "--path", setting, "--stack", stack],
-                                  input=value, text=True)
+            proc = cli.run_program("pulumi", "config", "set", "--secret", "--path", setting, "--stack", stack,
+                                   input=value, text=True)
             if proc.returncode != 0:
                 print(f"error: `pulumi config set {setting}` failed (exit {proc.returncode})", file=sys.stderr)
                 return 1
@@ -471,9 +470,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_import(args.file, args.stack)
     except KeysError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"error: {exc.filename}: command not found — install the Pulumi CLI", file=sys.stderr)
         return 2
 
 
