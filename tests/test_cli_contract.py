@@ -70,6 +70,8 @@ def render_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
         return ["local", "--out", str(out), "--config-file", str(tmp / "in.yaml")], 2, [
             "belen:cluster.colour: unknown setting — known settings here: context, environment, name",
             "belen:cluster.name: 'Not A Label' is not a DNS label — set belen:cluster.name to a DNS label such as homelab"]
+    if name == "secrets-offline":
+        return ["homelab", "--out", str(out)], 2, HOMELAB_SECRETS_OFFLINE
     if name == "requirements-missing":
         return ["local"], 2, [
             f"error: belen's requirements are not installed in this Python ({sys.executable} has no module 'yaml') — "
@@ -100,7 +102,17 @@ def render_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
     raise AssertionError(name)
 
 
-RENDER_CASES = ["dev", "rct", "prd", "cloud", "unknown-stack", "out-not-a-render", "config-file-unreadable",
+HOMELAB_SECRETS_OFFLINE = [
+    "belen:storeCredentials.vault.token: is required — store 'vault' uses vault token auth: set it with `pulumi config "
+    "set --secret --path 'belen:storeCredentials.vault.token'`",
+    "belen:gitAuth: an SSH repository URL needs SSH credentials — set belen:gitAuth.identity (a private key) and "
+    "belen:gitAuth.knownHosts, or use an https:// URL",
+    "offline, secret settings (belen:gitAuth, belen:storeCredentials) come from a --config-file, not from the Pulumi "
+    "backend — add --config-file tests/render-inputs/homelab.yaml, which holds dummy values for them",
+]
+
+
+RENDER_CASES = ["secrets-offline", "dev", "rct", "prd", "cloud", "unknown-stack", "out-not-a-render", "config-file-unreadable",
                 "config-file-not-yaml", "stack-outputs-not-ref-file", "stack-outputs-not-json", "reads-not-objects",
                 "invalid-settings", "mirrored-certificate-broken", "replica-source-without-keys",
                 "issued-secret-without-data", "requirements-missing"]
@@ -216,6 +228,11 @@ def test_preflight_secrets_counts_nested_secure_values_as_held(tmp_path, monkeyp
     monkeypatch.setattr("tools.render.STACKS_DIR", stacks)
     result = run_main(preflight.main, "cloud", "--secrets")
     assert (result.code, result.stdout.splitlines()) == (1, [SECRETS_CLOUD[0], SECRETS_CLOUD[2]])
+
+
+def test_preflight_names_the_config_file_for_secrets_it_was_not_given(tmp_path):
+    result = run_cli("-m", "tools.preflight", "homelab", "--repo", str(tmp_path))
+    assert (result.code, result.stderr.splitlines()) == (2, [f"error: {line}" for line in HOMELAB_SECRETS_OFFLINE])
 
 
 def test_preflight_without_repo_or_secrets_is_a_usage_error():

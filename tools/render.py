@@ -31,6 +31,7 @@ with cli.requirements():
     from tools import mockrun
 
 STACKS_DIR = mockrun.PROJECT_DIR / "stacks"
+RENDER_INPUTS = mockrun.PROJECT_DIR / "tests" / "render-inputs"  # dummy secrets of the example stacks
 # libyaml's emitter when PyYAML has it (the same text, five times faster), else the pure-Python one.
 YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         error = find_in_chain(exc)
         if error is None:
             raise
-        for line in error.lines:
+        lines = error.lines + (offline_secrets_line(args.stack, error.lines, config)
+                               if isinstance(error, SettingsError) else [])
+        for line in lines:
             print(line, file=sys.stderr)
         return 2 if isinstance(error, SettingsError) else 3
     for warning in result.warnings:
@@ -132,6 +135,23 @@ def _merge(values: dict[str, Any], key: str, value: Any) -> str:
         raise UsageError(f"--config-file key {key} runs through a value of {head} that is not an object or list "
                          f"holding it — write the whole {head} instead")
     return head
+
+
+def offline_secrets_line(stack: str, lines: list[str], config: dict[str, str]) -> list[str]:
+    """Settings lines that name secret settings the run was not given: offline, the fix is a --config-file
+    (the lines' `pulumi config set --secret` stores them for `pulumi up`, where an offline tool cannot read)."""
+    prefix = f"{NAMESPACE}:"
+    named = {line[len(prefix):].split(":", 1)[0].split(".", 1)[0].split("[", 1)[0] for line in lines
+             if line.startswith(prefix)}
+    absent = sorted(key for key in named & set(SECRET_KEYS) if f"{prefix}{key}" not in config)
+    if not absent:
+        return []
+    example = RENDER_INPUTS / f"{stack}.yaml"
+    given = (f"--config-file {example.relative_to(mockrun.PROJECT_DIR)}, which holds dummy values for them"
+             if example.is_file() else "--config-file FILE of dummy values for them (tests/render-inputs/ holds "
+             "examples)")
+    return [f"offline, secret settings ({', '.join(prefix + key for key in absent)}) come from a --config-file, "
+            f"not from the Pulumi backend — add {given}"]
 
 
 def missing_outputs_lines(missing: mockrun.MissingStackOutputs) -> list[str]:

@@ -110,7 +110,7 @@ def _platform(args: argparse.Namespace) -> Platform:
         error = find_in_chain(exc)
         if error is None:
             raise
-        raise BadInput(error.lines) from None
+        raise BadInput(error.lines + render.offline_secrets_line(args.stack, error.lines, config)) from None
     for warning in run.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     platform = platform_of(run, args.stack)
