@@ -128,6 +128,20 @@ def test_every_render_failure_prints_only_belens_lines(tmp_path, name):
     assert result.stdout == "" and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("stack, given, reads", [
+    ("local", HOMELAB, "it reads no other stack"),
+    ("cloud", "organization/belen/homlab", f"it reads {HOMELAB}"),
+])
+def test_stack_outputs_of_a_stack_the_program_does_not_read_are_named_in_one_line(tmp_path, stack, given, reads):
+    outputs = str(PROJECT_DIR / "tests" / "stack-outputs" / "organization~belen~homelab.json")
+    inputs = ["--config-file", str(RENDER_INPUTS / "cloud.yaml"), "--stack-outputs", f"{HOMELAB}={outputs}"] \
+        if stack == "cloud" else []
+    result = run_cli("-m", "tools.render", stack, *inputs, "--stack-outputs", f"{given}={outputs}",
+                     "--out", str(tmp_path / "out"))
+    assert (result.code, result.stderr.splitlines()) == (0, [
+        f"warning: --stack-outputs {given}: stack '{stack}' does not read that stack ({reads}) — check the name"])
+
+
 def keys_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
     backup = tmp / "backup.yaml"
     backup.write_text(kf.backup_yaml([kf.pair("contract")]))

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in lines:
             print(line, file=sys.stderr)
         return 2 if isinstance(error, SettingsError) else 3
-    for warning in result.warnings:
+    for warning in result.warnings + unread_stack_outputs(args.stack, stack_outputs, result):
         print(f"warning: {warning}", file=sys.stderr)
     write_render(result, out, args.show_secrets)
     print(f"rendered {len(result.resources)} resources of stack '{args.stack}' into {out}")
@@ -158,6 +158,14 @@ def missing_outputs_lines(missing: mockrun.MissingStackOutputs) -> list[str]:
     """One line per stack whose outputs a run needed and was not given."""
     return [f"the program reads the outputs of stack '{ref}' — pass them with --stack-outputs {ref}=FILE"
             for ref in missing.refs]
+
+
+def unread_stack_outputs(stack: str, given: dict[str, Any], run: mockrun.Run) -> list[str]:
+    """A --stack-outputs the program never read (a typo in REF, a stack that reads none): one line each."""
+    read = sorted({r.inputs().get("name") or r.name for r in run.resources if r.type == "pulumi:pulumi:StackReference"})
+    reads = f"it reads {', '.join(read)}" if read else "it reads no other stack"
+    return [f"--stack-outputs {ref}: stack '{stack}' does not read that stack ({reads}) — check the name"
+            for ref in sorted(set(given) - set(read))]
 
 
 def as_config_string(value: Any) -> str:

@@ -111,7 +111,7 @@ def _platform(args: argparse.Namespace) -> Platform:
         if error is None:
             raise
         raise BadInput(error.lines + render.offline_secrets_line(args.stack, error.lines, config)) from None
-    for warning in run.warnings:
+    for warning in run.warnings + render.unread_stack_outputs(args.stack, stack_outputs, run):
         print(f"warning: {warning}", file=sys.stderr)
     platform = platform_of(run, args.stack)
     if not platform.kustomizations:
