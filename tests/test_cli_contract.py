@@ -278,7 +278,8 @@ def test_a_closed_pipe_ends_every_tool_quietly_with_its_own_exit_code(tmp_path):
     # As `grep -q`: the verdict of the run that printed everything (verify and --secrets: 1, findings).
     assert run_into_closed_pipe(*verify) == run_into_closed_pipe(*secrets) == (1, "")
     for args in (["-m", "tools.render", "local", "--out", str(tmp_path / "out")], ["-m", "tools.bench", "recovery"]):
-        assert run_into_closed_pipe(*args) == (run_cli(*args).code, ""), args
+        unpiped = run_cli(*args)
+        assert run_into_closed_pipe(*args) == (unpiped.code, unpiped.stderr), args
 
 
 def test_bench_in_a_python_without_the_requirements_says_one_line():
