@@ -289,3 +289,15 @@ def test_bench_in_a_python_without_the_requirements_says_one_line():
     assert result.stderr.splitlines() == [
         f"error: belen's requirements are not installed in this Python ({sys.executable} has no module 'yaml') — "
         "run ./bin/test once (it creates ./venv) and use venv/bin/python -m tools.bench recovery"]
+
+
+@pytest.mark.parametrize("sub, described", [
+    ("check", ["FILE", "a kubectl backup of the key Secrets"]),
+    ("verify", ["DIR", "a checkout of the GitOps repository", "repeat --keys for more files"]),
+    ("reseal", ["--cert", "the PEM certificate to seal to", "repeat --keys for more files", "in place"]),
+    ("import", ["FILE", "--stack", "belen:sealingKeys"]),
+])
+def test_keys_help_describes_each_argument(sub, described):
+    result = run_cli("-m", "tools.keys", sub, "--help")
+    text = " ".join(result.stdout.split())
+    assert result.code == 0 and all(words in text for words in described), text

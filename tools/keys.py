@@ -444,21 +444,29 @@ def cmd_import(path: str, stack: str) -> int:
     return 0
 
 
+KEY_FILE = ("sealing keys: a kubectl backup of the key Secrets (`kubectl get secret -n kube-system -l "
+            "sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`), PEM pairs, or a stack's sealingKeys output")
+KEYS_OPTION = f"{KEY_FILE}; repeat --keys for more files (every key of every file is tried)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.keys", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="describe and check keys")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE", help=KEY_FILE)
     verify = sub.add_parser("verify", help="open every SealedSecret under DIR with the keys")
-    verify.add_argument("--keys", action="append", required=True, metavar="FILE")
-    verify.add_argument("dir", metavar="DIR")
+    verify.add_argument("--keys", action="append", required=True, metavar="FILE", help=KEYS_OPTION)
+    verify.add_argument("dir", metavar="DIR", help="a checkout of the GitOps repository: every SealedSecret below it")
     reseal = sub.add_parser("reseal", help="re-encrypt every SealedSecret under DIR to a certificate, in place")
-    reseal.add_argument("--keys", action="append", required=True, metavar="FILE")
-    reseal.add_argument("--cert", required=True, metavar="FILE")
-    reseal.add_argument("dir", metavar="DIR")
+    reseal.add_argument("--keys", action="append", required=True, metavar="FILE", help=KEYS_OPTION)
+    reseal.add_argument("--cert", required=True, metavar="FILE",
+                        help="the PEM certificate to seal to (`pulumi stack output sealingCertificate`)")
+    reseal.add_argument("dir", metavar="DIR", help="a checkout of the GitOps repository: its SealedSecrets are "
+                        "rewritten in place, every other file stays byte for byte")
     restore = sub.add_parser("import", help="restore a kubectl backup into a stack's secret config")
-    restore.add_argument("file", metavar="FILE")
-    restore.add_argument("--stack", required=True)
+    restore.add_argument("file", metavar="FILE", help=f"{KEY_FILE}; all its keys go into belen:sealingKeys")
+    restore.add_argument("--stack", required=True, help="the stack whose belen:sealingKeys is set "
+                         "(`pulumi config set --secret`, in this folder's project)")
     args = parser.parse_args(argv)
     try:
         if args.command == "check":

@@ -174,5 +174,5 @@ def _print_text(report: dict[str, Any]) -> None:
           + (", ".join(f"{count} {kind}" for kind, count in checked.items()) or "none"))
     print("findings per check: " + ", ".join(f"{check} {n}" for check, n in report["findingsPerCheck"].items()))
     total = len(report["findings"])
-    print(f"{total} finding(s)" + (": the replica will not converge as it stands" if total else
-                                   ": the replica will converge as far as these checks see"))
+    print(f"{total} finding(s): stack '{report['stack']}' will " + (
+        "not converge as it stands" if total else "converge as far as these checks see"))
