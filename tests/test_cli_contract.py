@@ -53,6 +53,11 @@ def render_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
         return ["local", "--out", str(out), "--config-file", str(tmp / "bad.yaml")], 2, [
             f"error: {tmp / 'bad.yaml'} is not valid YAML: expected ',' or ']', but got '<stream end>' at line 2, "
             "column 1 — correct the file"]
+    if name == "config-file-a-list":
+        write_yaml(tmp / "list.yaml", [{"belen:cluster.name": "x"}])
+        return ["local", "--out", str(out), "--config-file", str(tmp / "list.yaml")], 2, [
+            f"error: {tmp / 'list.yaml'} must hold a YAML mapping, not a list — write one full key a line, "
+            '`belen:gitAuth.identity: "…"`, as tests/render-inputs/cloud.yaml does']
     if name == "stack-outputs-not-ref-file":
         return ["local", "--out", str(out), "--stack-outputs", "ops.json"], 2, [
             "error: --stack-outputs takes REF=FILE, got 'ops.json'"]
@@ -112,7 +117,7 @@ HOMELAB_SECRETS_OFFLINE = [
 ]
 
 
-RENDER_CASES = ["secrets-offline", "dev", "rct", "prd", "cloud", "unknown-stack", "out-not-a-render", "config-file-unreadable",
+RENDER_CASES = ["secrets-offline", "config-file-a-list", "dev", "rct", "prd", "cloud", "unknown-stack", "out-not-a-render", "config-file-unreadable",
                 "config-file-not-yaml", "stack-outputs-not-ref-file", "stack-outputs-not-json", "reads-not-objects",
                 "invalid-settings", "mirrored-certificate-broken", "replica-source-without-keys",
                 "issued-secret-without-data", "requirements-missing"]

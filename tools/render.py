@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else mockrun.PROJECT_DIR / "build" / "render" / args.stack
     try:
         _clear_previous_render(out)
-        layers = [read_yaml(Path(path), dict) or {} for path in args.config_file]
+        layers = [read_config_file(path) for path in args.config_file]
         config, secret_keys = load_config(args.stack, layers)
         stack_outputs = dict(load_stack_outputs(spec) for spec in args.stack_outputs)
         reads = _load_reads(args.reads) if args.reads else []
@@ -177,7 +177,14 @@ def as_config_string(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def read_yaml(path: Path, expected: type) -> Any:
+def read_config_file(path: str) -> dict[str, Any]:
+    """A --config-file: a YAML mapping of full config keys to values."""
+    layer = read_yaml(Path(path), dict, "write one full key a line, `belen:gitAuth.identity: \"…\"`, as "
+                      "tests/render-inputs/cloud.yaml does")
+    return layer or {}
+
+
+def read_yaml(path: Path, expected: type, todo: str = "correct the file") -> Any:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -185,7 +192,8 @@ def read_yaml(path: Path, expected: type) -> Any:
     except yaml.YAMLError as exc:
         raise UsageError(f"{path} is not valid YAML: {_yaml_problem(exc)} — correct the file") from None
     if data is not None and not isinstance(data, expected):
-        raise UsageError(f"{path} must hold a YAML {'mapping' if expected is dict else 'list'}")
+        found = {dict: "mapping", list: "list"}.get(type(data), "single value")
+        raise UsageError(f"{path} must hold a YAML {'mapping' if expected is dict else 'list'}, not a {found} — {todo}")
     return data
 
 
@@ -212,7 +220,8 @@ def load_stack_outputs(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def _load_reads(path: str) -> list[dict[str, Any]]:
-    objects = read_yaml(Path(path), list) or []
+    objects = read_yaml(Path(path), list, "list the Kubernetes objects, `- apiVersion: v1` …, as "
+                        "docs/examples/ops-issued-secrets.yaml does") or []
     for index, obj in enumerate(objects):
         if not isinstance(obj, dict) or not obj.get("kind") or not (obj.get("metadata") or {}).get("name"):
             raise UsageError(f"{path}: item {index} is not a Kubernetes object with kind and metadata.name")

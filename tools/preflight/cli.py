@@ -98,7 +98,7 @@ def _secrets(stack: str) -> int:
 
 def _platform(args: argparse.Namespace) -> Platform:
     """The stack's program, run offline: what the platform will hold."""
-    layers = [render.read_yaml(Path(path), dict) or {} for path in args.config_file]
+    layers = [render.read_config_file(path) for path in args.config_file]
     config, secret_keys = render.load_config(args.stack, layers)
     stack_outputs = dict(render.load_stack_outputs(spec) for spec in args.stack_outputs)
     try:
