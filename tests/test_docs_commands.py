@@ -668,3 +668,22 @@ def test_every_link_between_the_docs_resolves():
             assert linked.exists(), f"{path.relative_to(PROJECT_DIR)}: ({target}) does not exist"
             if anchor:
                 assert anchor in anchors(linked), f"{path.relative_to(PROJECT_DIR)}: {target}#{anchor}: no such heading"
+
+
+def test_a_setting_required_only_within_an_optional_area_says_so():
+    """One truth: `belen:flux.git.url` is required once `belen:flux` is set, and `belen:flux` is optional (the
+    quickstart sets the URL as optional), so its row says "required with `belen:flux`"."""
+    from components.settings.catalog import SETTINGS
+
+    table = (PROJECT_DIR / "README.md").read_text().split("## Settings")[1].split("\n## ")[0]
+    checked = 0
+    for row in table.splitlines():
+        cells = row.split(" | ")
+        key = re.match(r"\| `belen:([^`]+)`", row)
+        if not key or "(required" not in cells[2] or re.search(r"\[\]|<", key.group(1)) or "." not in key.group(1):
+            continue
+        top = key.group(1).split(".")[0]
+        if not SETTINGS.fields[top].required:
+            assert "required with" in cells[2], f"belen:{key.group(1)}: {cells[2]} — say what it is required with"
+            checked += 1
+    assert checked
