@@ -25,8 +25,11 @@ def render_args(stack):
     args = []
     if (RENDER_INPUTS / f"{stack}.yaml").exists():
         args += ["--config-file", str(RENDER_INPUTS / f"{stack}.yaml")]
+    stack_file = (PROJECT_DIR / "stacks" / f"Pulumi.{stack}.yaml").read_text()
     for path in OUTPUT_FILES:
-        args += ["--stack-outputs", f"{path.stem.replace('~', '/')}={path}"]
+        ref = path.stem.replace("~", "/")
+        if ref in stack_file:  # only the stacks it reads: another one is warned about
+            args += ["--stack-outputs", f"{ref}={path}"]
     return args
 
 
