@@ -687,3 +687,15 @@ def test_a_setting_required_only_within_an_optional_area_says_so():
             assert "required with" in cells[2], f"belen:{key.group(1)}: {cells[2]} — say what it is required with"
             checked += 1
     assert checked
+
+
+def test_prerequisites_name_each_program_belen_runs_with_the_versions_the_drill_pins():
+    """README's Prerequisites: the Pulumi CLI, kubectl and kubeseal, each at the version the test bed builds."""
+    section = README.read_text().split("## Prerequisites")[1].split("\n## ")[0]
+    pins = dict(line.split("=", 1) for line in (PROJECT_DIR / "e2e" / "pins.env").read_text().splitlines()
+                if re.match(r"^[A-Z_]+=", line))
+    rows = {row.split(" | ")[0].strip("| "): row for row in section.splitlines() if row.startswith("| ")}
+    for program, pin in (("Pulumi CLI", "PULUMI_VERSION"), ("kubectl", "KUBERNETES_VERSION"),
+                         ("kubeseal", "SEALED_SECRETS_VERSION")):
+        assert program in rows, f"README's Prerequisites have no row for {program}"
+        assert pins[pin] in rows[program], f"{program}: the drill runs {pins[pin]}"
