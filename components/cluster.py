@@ -41,6 +41,11 @@ class BelenCluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(cluster.kubeconfig) if cluster.kubeconfig else None,
             context=cluster.context,
+            # The cluster is belen:cluster.name, whatever kubeconfig reaches it: a new kubeconfig for the
+            # same cluster (a cluster started anew, rotated credentials) updates the provider in place.
+            # Without it the provider plans a replacement whenever the active cluster's kubeconfig entry
+            # changes (its CA, its address), and with it every resource on it.
+            cluster_identifier=cluster.name,
             # Apps reference belen's Secrets by name (mirrored certificates, store credentials): a new
             # value must update the Secret in place. By default the provider replaces a Secret whose
             # data changes, which for a fixed name means a delete first (a window without it) or,

@@ -8,7 +8,7 @@ mirror's namespaces, and per certificate and namespace an ExternalSecret writing
 `kubernetes.io/tls` Secret stack mode writes. Each is awaited Ready: `pulumi up` confirms the first sync.
 
 The ExternalSecrets own no Secret (`creationPolicy: Orphan`): deleting one, e.g. when switching back
-to stack mode, never takes the Secret apps use with it (README "Switching TLS mirror modes").
+to stack mode, never takes the Secret apps use with it (docs/tls-distribution.md "Switching TLS mirror modes").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 published certificate Secrets and nothing else, and a long-lived token for it.
 
 The environments' continuous mirrors (ESO's `kubernetes` provider, components/tls_continuous.py)
-read through these tokens. Why `get` on named Secrets is enough, see README "Continuous TLS: the
+read through these tokens. Why `get` on named Secrets is enough, see docs/tls-distribution.md "The
 readers' RBAC": ESO's store validation passes on such a rule and its reads are Gets by name.
 """
 

@@ -75,7 +75,8 @@ def main(argv: list[str]) -> int:
         "start as host processes when their Deployments appear")
     with echoed(stack.log):
         # --refresh: a cluster started anew since the last run holds none of what the state lists.
-        result = stack.up("--refresh", check=False)
+        # --run-program: the refresh reads it with the kubeconfig just set, not the old cluster's from the state.
+        result = stack.up("--refresh", "--run-program", check=False)
     if result.returncode:
         say(f"pulumi up failed (exit {result.returncode}); the whole log is {stack.log}")
         return 1
@@ -100,12 +101,12 @@ def local_config(charts: dict[str, str], git_url: str, mirror: str) -> dict:
 
 
 def build_toolchain() -> None:
-    """The drill's toolchain, built once (cold: about half an hour on 2 cores), with its progress shown."""
+    """The drill's toolchain, built once (cold: about an hour on 2 cores, docs/drill.md), with its progress shown."""
     if testbed.toolchain_cached():
         return
     log = testbed.BUILD / "build-toolchain.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    say(f"building the test-bed toolchain from Go modules (cold: about 30 minutes on 2 cores, then cached); log: {log}")
+    say(f"building the test-bed toolchain from Go modules (cold: about an hour on 2 cores, then cached); log: {log}")
     started = last = time.monotonic()
     with log.open("w") as out:
         process = subprocess.Popen([testbed.E2E / "build-toolchain"], stdout=out, stderr=subprocess.STDOUT)

@@ -53,6 +53,11 @@ def render_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
         return ["local", "--out", str(out), "--config-file", str(tmp / "bad.yaml")], 2, [
             f"error: {tmp / 'bad.yaml'} is not valid YAML: expected ',' or ']', but got '<stream end>' at line 2, "
             "column 1 — correct the file"]
+    if name == "config-file-a-list":
+        write_yaml(tmp / "list.yaml", [{"belen:cluster.name": "x"}])
+        return ["local", "--out", str(out), "--config-file", str(tmp / "list.yaml")], 2, [
+            f"error: {tmp / 'list.yaml'} must hold a YAML mapping, not a list — write one full key a line, "
+            '`belen:gitAuth.identity: "…"`, as tests/render-inputs/cloud.yaml does']
     if name == "stack-outputs-not-ref-file":
         return ["local", "--out", str(out), "--stack-outputs", "ops.json"], 2, [
             "error: --stack-outputs takes REF=FILE, got 'ops.json'"]
@@ -70,6 +75,8 @@ def render_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
         return ["local", "--out", str(out), "--config-file", str(tmp / "in.yaml")], 2, [
             "belen:cluster.colour: unknown setting — known settings here: context, environment, name",
             "belen:cluster.name: 'Not A Label' is not a DNS label — set belen:cluster.name to a DNS label such as homelab"]
+    if name == "secrets-offline":
+        return ["homelab", "--out", str(out)], 2, HOMELAB_SECRETS_OFFLINE
     if name == "requirements-missing":
         return ["local"], 2, [
             f"error: belen's requirements are not installed in this Python ({sys.executable} has no module 'yaml') — "
@@ -100,7 +107,17 @@ def render_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
     raise AssertionError(name)
 
 
-RENDER_CASES = ["dev", "rct", "prd", "cloud", "unknown-stack", "out-not-a-render", "config-file-unreadable",
+HOMELAB_SECRETS_OFFLINE = [
+    "belen:storeCredentials.vault.token: is required — store 'vault' uses vault token auth: set it with `pulumi config "
+    "set --secret --path 'belen:storeCredentials.vault.token'`",
+    "belen:gitAuth: an SSH repository URL needs SSH credentials — set belen:gitAuth.identity (a private key) and "
+    "belen:gitAuth.knownHosts, or use an https:// URL",
+    "offline, secret settings (belen:gitAuth, belen:storeCredentials) come from a --config-file, not from the Pulumi "
+    "backend — add --config-file tests/render-inputs/homelab.yaml, which holds dummy values for them",
+]
+
+
+RENDER_CASES = ["secrets-offline", "config-file-a-list", "dev", "rct", "prd", "cloud", "unknown-stack", "out-not-a-render", "config-file-unreadable",
                 "config-file-not-yaml", "stack-outputs-not-ref-file", "stack-outputs-not-json", "reads-not-objects",
                 "invalid-settings", "mirrored-certificate-broken", "replica-source-without-keys",
                 "issued-secret-without-data", "requirements-missing"]
@@ -114,6 +131,20 @@ def test_every_render_failure_prints_only_belens_lines(tmp_path, name):
     result = run_cli(*python, "-m", "tools.render", *args)
     assert (result.code, result.stderr.splitlines()) == (code, lines)
     assert result.stdout == "" and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("stack, given, reads", [
+    ("local", HOMELAB, "it reads no other stack"),
+    ("cloud", "organization/belen/homlab", f"it reads {HOMELAB}"),
+])
+def test_stack_outputs_of_a_stack_the_program_does_not_read_are_named_in_one_line(tmp_path, stack, given, reads):
+    outputs = str(PROJECT_DIR / "tests" / "stack-outputs" / "organization~belen~homelab.json")
+    inputs = ["--config-file", str(RENDER_INPUTS / "cloud.yaml"), "--stack-outputs", f"{HOMELAB}={outputs}"] \
+        if stack == "cloud" else []
+    result = run_cli("-m", "tools.render", stack, *inputs, "--stack-outputs", f"{given}={outputs}",
+                     "--out", str(tmp_path / "out"))
+    assert (result.code, result.stderr.splitlines()) == (0, [
+        f"warning: --stack-outputs {given}: stack '{stack}' does not read that stack ({reads}) — check the name"])
 
 
 def keys_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
@@ -134,17 +165,28 @@ def keys_case(tmp: Path, name: str) -> tuple[list[str], int, list[str]]:
     if name == "verify-not-a-folder":
         return ["verify", "--keys", str(backup), str(tmp / "nope")], 2, [
             f"error: {tmp / 'nope'} is not a folder — pass a checkout of your GitOps repository"]
-    if name == "import-without-pulumi":
-        return ["import", str(backup), "--stack", "cloud"], 2, ["error: pulumi: command not found — install the Pulumi CLI"]
     raise AssertionError(name)
 
 
-@pytest.mark.parametrize("name", ["check-not-keys", "check-unreadable", "verify-with-an-ec-key", "verify-not-a-folder",
-                                  "import-without-pulumi"])
+@pytest.mark.parametrize("name", ["check-not-keys", "check-unreadable", "verify-with-an-ec-key", "verify-not-a-folder"])
 def test_every_keys_failure_prints_only_belens_lines(tmp_path, name):
     args, code, lines = keys_case(tmp_path, name)
     result = run_cli("-m", "tools.keys", *args, env={"PATH": str(tmp_path / "no-programs-here")})
     assert (result.code, result.stderr.splitlines()) == (code, lines)
+
+
+NO_PULUMI = ("error: pulumi is not installed (not on PATH) — install the Pulumi CLI (README, Prerequisites) and run "
+             "this command again")
+
+
+@pytest.mark.parametrize("tool", ["keys import", "resume"])
+def test_every_tool_says_a_missing_pulumi_alike(tmp_path, tool):
+    backup = tmp_path / "backup.yaml"
+    backup.write_text(kf.backup_yaml([kf.pair("contract")]))
+    args = ["-m", "tools.keys", "import", str(backup), "--stack", "cloud"] if tool == "keys import" else \
+        ["-m", "tools.resume", "cloud"]
+    result = run_cli(*args, env={"PATH": str(tmp_path / "no-programs-here")})
+    assert (result.code, result.stderr.splitlines()) == (2, [NO_PULUMI])
 
 
 @pytest.fixture
@@ -207,6 +249,11 @@ def test_preflight_secrets_counts_nested_secure_values_as_held(tmp_path, monkeyp
     assert (result.code, result.stdout.splitlines()) == (1, [SECRETS_CLOUD[0], SECRETS_CLOUD[2]])
 
 
+def test_preflight_names_the_config_file_for_secrets_it_was_not_given(tmp_path):
+    result = run_cli("-m", "tools.preflight", "homelab", "--repo", str(tmp_path))
+    assert (result.code, result.stderr.splitlines()) == (2, [f"error: {line}" for line in HOMELAB_SECRETS_OFFLINE])
+
+
 def test_preflight_without_repo_or_secrets_is_a_usage_error():
     result = run_cli("-m", "tools.preflight", "cloud")
     assert result.code == 2 and result.stderr.splitlines()[-1].endswith(
@@ -224,18 +271,20 @@ def run_into_closed_pipe(*args: str) -> tuple[int, str]:
     return proc.returncode, proc.stderr
 
 
-def test_a_closed_pipe_ends_every_tool_quietly_with_exit_0(tmp_path):
+def test_a_closed_pipe_ends_every_tool_quietly_with_its_own_exit_code(tmp_path):
     pair = kf.pair("pipe")
     (tmp_path / "backup.yaml").write_text(kf.backup_yaml([pair]))
     sealed = yaml.safe_load(Sealer.from_certificate_pem(pair["cert"]).seal("x", "apps", {"k": b"v"}).to_yaml())
     sealed["metadata"]["name"] = "moved"  # strict scope: fails to open, so verify alone would exit 1
     (tmp_path / "repo").mkdir()
     write_yaml(tmp_path / "repo" / "sealed.yaml", sealed)
-    for args in (["-m", "tools.keys", "verify", "--keys", str(tmp_path / "backup.yaml"), str(tmp_path / "repo")],
-                 ["-m", "tools.preflight", "cloud", "--secrets"],
-                 ["-m", "tools.render", "local", "--out", str(tmp_path / "out")],
-                 ["-m", "tools.bench", "recovery"]):
-        assert run_into_closed_pipe(*args) == (0, ""), args
+    verify = ["-m", "tools.keys", "verify", "--keys", str(tmp_path / "backup.yaml"), str(tmp_path / "repo")]
+    secrets = ["-m", "tools.preflight", "cloud", "--secrets"]
+    # As `grep -q`: the verdict of the run that printed everything (verify and --secrets: 1, findings).
+    assert run_into_closed_pipe(*verify) == run_into_closed_pipe(*secrets) == (1, "")
+    for args in (["-m", "tools.render", "local", "--out", str(tmp_path / "out")], ["-m", "tools.bench", "recovery"]):
+        unpiped = run_cli(*args)
+        assert run_into_closed_pipe(*args) == (unpiped.code, unpiped.stderr), args
 
 
 def test_bench_in_a_python_without_the_requirements_says_one_line():
@@ -245,3 +294,15 @@ def test_bench_in_a_python_without_the_requirements_says_one_line():
     assert result.stderr.splitlines() == [
         f"error: belen's requirements are not installed in this Python ({sys.executable} has no module 'yaml') — "
         "run ./bin/test once (it creates ./venv) and use venv/bin/python -m tools.bench recovery"]
+
+
+@pytest.mark.parametrize("sub, described", [
+    ("check", ["FILE", "a kubectl backup of the key Secrets"]),
+    ("verify", ["DIR", "a checkout of the GitOps repository", "repeat --keys for more files"]),
+    ("reseal", ["--cert", "the PEM certificate to seal to", "repeat --keys for more files", "in place"]),
+    ("import", ["FILE", "--stack", "belen:sealingKeys"]),
+])
+def test_keys_help_describes_each_argument(sub, described):
+    result = run_cli("-m", "tools.keys", sub, "--help")
+    text = " ".join(result.stdout.split())
+    assert result.code == 0 and all(words in text for words in described), text

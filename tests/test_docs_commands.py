@@ -45,6 +45,11 @@ PROJECT_ENTRIES = {p.name for p in PROJECT_DIR.iterdir() if not p.name.startswit
 SUBSTITUTIONS = {
     # The homelab stack's real outputs, from its Pulumi backend: the tests' dummy outputs of the same shape.
     "<(pulumi stack output --stack homelab --json --show-secrets)": '"$HOMELAB_OUTPUTS"',
+    "<(pulumi stack output --stack homelab --show-secrets sealingKeys)": '"$HOMELAB_KEYS"',
+    "<(pulumi stack output --stack homelab sealingCertificate)": '"$HOMELAB_CERTIFICATE"',
+    # docs/keys.md, rotation: the newest key alone, through a pipe.
+    "<(pulumi stack output --stack homelab --show-secrets sealingKeys | python3 -c 'import json,sys; "
+    "json.dump(json.load(sys.stdin)[-1:], sys.stdout)')": '"$HOMELAB_NEWEST_KEY"',
 }
 # Commands run with an exit code other than 0, and why that is what the docs describe.
 EXPECTED_EXIT = {
@@ -72,6 +77,8 @@ TOOLS_NOT_RUN = {
     ("tools.keys", "import"): "stores the keys with the Pulumi CLI (`pulumi config set --secret`)",
     ("tools.keys", "backup"): "reads the stack's keys with the Pulumi CLI (`pulumi stack output --show-secrets`)",
     ("tools.resume", "homelab"): "drives the Pulumi CLI and kubectl against the stack's backend and cluster",
+    ("tools.bench", None): "takes minutes of every core (tests/test_stacks.py runs --quick)",
+    ("tools.bench", "recovery"): "reads the last drill's report, which a checkout may not have",
 }
 # The Pulumi CLI commands the docs may use; none is run (no engine in the unit suite: ./bin/e2e runs it).
 PULUMI_COMMANDS = {"login", "stack init", "stack select", "stack output", "config set", "preview", "up", "destroy"}
@@ -290,11 +297,13 @@ def workspace(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     (project / "sealing-keys.yaml").write_text(kf.backup_yaml(outputs["sealingKeys"]))
     # The reader's checkout of the GitOps repository the homelab's Flux syncs, sealed for its keys.
     checkout = gitops_repo.write(home / "src/homelab-gitops", gitops_repo.clean_files(outputs["sealingCertificate"]))
-    # README "Rotating the sealing key": the stack's keys and certificate as `pulumi stack output` wrote
-    # them, the newest key alone, and the GitOps checkout beside the project.
-    (project / "keys.json").write_text(json.dumps(outputs["sealingKeys"]))
-    (project / "new.json").write_text(json.dumps(outputs["sealingKeys"][-1:]))
-    (project / "cert.pem").write_text(outputs["sealingCertificate"])
+    # docs/keys.md "Rotating the sealing key": what its pipes carry (the stack's keys, its certificate, the
+    # newest key alone), outside the project folder as the pipes are, and the GitOps checkout beside it.
+    piped = root / "piped"
+    piped.mkdir()
+    (piped / "keys.json").write_text(json.dumps(outputs["sealingKeys"]))
+    (piped / "newest.json").write_text(json.dumps(outputs["sealingKeys"][-1:]))
+    (piped / "cert.pem").write_text(outputs["sealingCertificate"])
     gitops_repo.write(root / "gitops", gitops_repo.clean_files(outputs["sealingCertificate"]))
     # docs/rebuild.md: the reader's age identity and the backup `tools.keys backup` wrote with it.
     identity = x25519.Identity.generate()
@@ -307,6 +316,9 @@ def workspace(tmp_path_factory) -> tuple[Path, dict[str, str]]:
         "HOME": str(home),
         "GITOPS_CHECKOUT": str(checkout),
         "HOMELAB_OUTPUTS": str(HOMELAB_OUTPUTS),
+        "HOMELAB_KEYS": str(piped / "keys.json"),
+        "HOMELAB_NEWEST_KEY": str(piped / "newest.json"),
+        "HOMELAB_CERTIFICATE": str(piped / "cert.pem"),
         "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost",
     }
     return project, env
@@ -511,12 +523,11 @@ def own_cluster() -> tuple[str, dict[str, Any]]:
     return section, config
 
 
-def test_own_cluster_settings_render_the_outputs_readme_lists():
+def test_own_cluster_settings_render_outputs_of_the_outputs_table():
     section, config = own_cluster()
     run = mockrun.run_main(stack="mycluster", config={k: json.dumps(v) for k, v in config.items()})
-    shown = section.split("`pulumi stack output` shows the")[1].split("Seal your")[0]
-    listed = set(re.findall(r"`([a-z][A-Za-z]+)`", shown)) - {"traefik", "main", "false"}
-    assert listed == set(run.outputs)
+    assert "`pulumi stack output` shows the [stack\noutputs](#stack-outputs)" in section
+    assert set(run.outputs) <= documented_outputs()
 
 
 def test_own_cluster_quotes_belens_error_without_a_name():
@@ -588,3 +599,114 @@ def path_parts(row: str) -> list[str]:
 def covers(row: list[str], key: list[str]) -> bool:
     """The row documents the key: one path is a prefix of the other (`<name>` in the row matches any name)."""
     return all(r == k or r.startswith("<") for r, k in zip(row, key))
+
+
+# --- README as a front door: short, each deep topic told once --------------------------------------
+
+README = PROJECT_DIR / "README.md"
+
+
+def test_readme_is_a_front_door_of_at_most_400_lines():
+    assert len(README.read_text().splitlines()) <= 400
+
+
+# A topic's mark, and the one doc that holds it (a line of a table or a command).
+TOLD_ONCE = {
+    "the stack outputs table": (r"^\| `sealingKeyFingerprints` \|", "README.md"),
+    "the settings table": (r"^\| `belen:cluster\.name` \|", "README.md"),
+    "the drill's scenarios": (r"^\| `1-primary` \|", "docs/drill.md"),
+    "the drill's stand-ins": (r"^\| Python language host \|", "docs/drill.md"),
+    "preflight's checks": (r"^ *\| `sealed-secrets` \|", "docs/replica.md"),
+    "tools.keys' usage": (r"^ +python -m tools\.keys check FILE", "docs/keys.md"),
+    "the rotation runbook": (r"belen:sealedSecrets\.keyGeneration' 2", "docs/keys.md"),
+    "the refused chart values": (r"^\| `sealedSecrets` \| `fullnameOverride` \|", "docs/charts.md"),
+    "the readers' RBAC": (r"^## The readers' RBAC", "docs/tls-distribution.md"),
+    "a lost cluster": (r"^\*\*The cluster was lost\*\*", "docs/faults.md"),
+    "the render's files": (r"^- `resources\.json`", "docs/render.md"),
+    "the toolchain's cold build time": (r"\b(minutes|an hour|hours) on 2 cores\b", "docs/drill.md"),
+}
+
+
+@pytest.mark.parametrize("topic", TOLD_ONCE)
+def test_each_deep_topic_is_told_once(topic):
+    mark, home = TOLD_ONCE[topic]
+    found = [f"{path.relative_to(PROJECT_DIR)}:{number}" for path in DOCS
+             for number, line in enumerate(path.read_text().split("\n"), 1) if re.search(mark, line)]
+    assert [place.rsplit(":", 1)[0] for place in found] == [home], f"{topic}: {found}"
+
+
+def test_sealing_with_kubeseal_is_shown_once():
+    assert [c.id for c in COMMANDS if "kubeseal --cert" in c.text] == ["README.md:" + str(next(
+        c.line for c in COMMANDS if c.doc == "README.md" and c.text.startswith("kubeseal --cert")))]
+
+
+def test_no_command_writes_a_key_or_certificate_into_the_project_folder():
+    """Stack outputs go through a pipe (`<(…)`, `|`) or into a private temporary folder (`"$d/…"`)."""
+    for command in COMMANDS:
+        lexer = shlex.shlex(command.text, posix=True, punctuation_chars="|&;<>()")
+        lexer.whitespace_split = True
+        words: list[str] = []  # the simple command so far
+        tokens = list(lexer)
+        for index, token in enumerate(tokens):
+            if token in ("|", "&&", ";", "||", "<(", ")"):
+                words = []
+            elif token in (">", ">>") and words[:3] == ["pulumi", "stack", "output"]:
+                target = tokens[index + 1]
+                assert target.startswith("$"), f"{command.id}: `{command.text}` writes {target} in the project folder"
+            else:
+                words.append(token)
+
+
+LINK = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)")
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings."""
+    found = set()
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+def test_every_link_between_the_docs_resolves():
+    for path in DOCS:
+        for target, anchor in LINK.findall(path.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            linked = (path.parent / target).resolve() if target else path
+            assert linked.exists(), f"{path.relative_to(PROJECT_DIR)}: ({target}) does not exist"
+            if anchor:
+                assert anchor in anchors(linked), f"{path.relative_to(PROJECT_DIR)}: {target}#{anchor}: no such heading"
+
+
+def test_a_setting_required_only_within_an_optional_area_says_so():
+    """One truth: `belen:flux.git.url` is required once `belen:flux` is set, and `belen:flux` is optional (the
+    quickstart sets the URL as optional), so its row says "required with `belen:flux`"."""
+    from components.settings.catalog import SETTINGS
+
+    table = (PROJECT_DIR / "README.md").read_text().split("## Settings")[1].split("\n## ")[0]
+    checked = 0
+    for row in table.splitlines():
+        cells = row.split(" | ")
+        key = re.match(r"\| `belen:([^`]+)`", row)
+        if not key or "(required" not in cells[2] or re.search(r"\[\]|<", key.group(1)) or "." not in key.group(1):
+            continue
+        top = key.group(1).split(".")[0]
+        if not SETTINGS.fields[top].required:
+            assert "required with" in cells[2], f"belen:{key.group(1)}: {cells[2]} — say what it is required with"
+            checked += 1
+    assert checked
+
+
+def test_prerequisites_name_each_program_belen_runs_with_the_versions_the_drill_pins():
+    """README's Prerequisites: the Pulumi CLI, kubectl and kubeseal, each at the version the test bed builds."""
+    section = README.read_text().split("## Prerequisites")[1].split("\n## ")[0]
+    pins = dict(line.split("=", 1) for line in (PROJECT_DIR / "e2e" / "pins.env").read_text().splitlines()
+                if re.match(r"^[A-Z_]+=", line))
+    rows = {row.split(" | ")[0].strip("| "): row for row in section.splitlines() if row.startswith("| ")}
+    for program, pin in (("Pulumi CLI", "PULUMI_VERSION"), ("kubectl", "KUBERNETES_VERSION"),
+                         ("kubeseal", "SEALED_SECRETS_VERSION")):
+        assert program in rows, f"README's Prerequisites have no row for {program}"
+        assert pins[pin] in rows[program], f"{program}: the drill runs {pins[pin]}"

@@ -54,7 +54,7 @@ def test_one_problem_of_each_kind_is_reported_exactly_and_exits_1(repos):
         f"{file}: {label}" for file, label, _ in gitops_repo.BROKEN)
     counts = ", ".join(f"{check} {0 if check == 'retired-keys' else 1}" for check in CHECK_NAMES if check != "build")
     assert f"findings per check: {counts}, build 0" in result.stdout
-    assert "8 finding(s): the replica will not converge as it stands" in result.stdout
+    assert "8 finding(s): stack 'cloud' will not converge as it stands" in result.stdout
     assert "Traceback" not in result.stderr
     for secret in ("not-a-real-password", "dummy-vault-token", "PRIVATE KEY"):
         assert secret not in result.stdout + result.stderr
@@ -70,10 +70,10 @@ def test_each_finding_names_its_check_and_what_to_do(repos, capsys):
     # targetNamespace moved a strictly sealed secret: the line says from where to where.
     assert "is sealed (strict) for namespace apps, but targetNamespace of Kustomization flux-system/apps puts it in " \
            "web, where it never opens — seal it again for namespace web" in lines["sealed-secrets"]
-    assert "ClusterSecretStore onepassword does not exist on the replica (its stores: vault)" in lines["secret-stores"]
-    assert "annotation cert-manager.io/cluster-issuer names ClusterIssuer letsencrypt-prod, which the replica does not " \
+    assert "ClusterSecretStore onepassword does not exist on the cluster (its stores: vault)" in lines["secret-stores"]
+    assert "annotation cert-manager.io/cluster-issuer names ClusterIssuer letsencrypt-prod, which the cluster does not " \
            "have (its issuers: letsencrypt, letsencrypt-staging)" in lines["issuers"]
-    assert "ingress class nginx is not served on the replica (it serves traefik)" in lines["ingress-classes"]
+    assert "ingress class nginx is not served on the cluster (it serves traefik)" in lines["ingress-classes"]
     # The nested Kustomization (found in infrastructure/) substitutes with its own variables.
     assert "${region} has no value in Kustomization flux-system/tenants" in lines["substitutions"]
     assert "add region to postBuild.substitute of Kustomization flux-system/tenants (infrastructure/tenants.yaml)" \
@@ -81,15 +81,22 @@ def test_each_finding_names_its_check_and_what_to_do(repos, capsys):
     assert "chart.spec.sourceRef names HelmRepository flux-system/grafana, which does not exist" in lines["flux-references"]
     assert "external-secrets.io/v1beta1 ExternalSecret is not served by External Secrets Operator" in lines["api-versions"]
     assert lines["api-versions"].endswith("— use external-secrets.io/v1")
-    assert "namespace monitoring does not exist on the replica" in lines["namespaces"]
+    assert "namespace monitoring does not exist on the cluster" in lines["namespaces"]
 
 
 def test_the_clean_repository_exits_0(repos, capsys):
     clean, _ = repos
     code, out, err = preflight(capsys, *CLOUD, "--repo", clean)
     assert code == 0, out + err
-    assert "0 finding(s): the replica will converge as far as these checks see" in out
+    assert "0 finding(s): stack 'cloud' will converge as far as these checks see" in out
     assert ", 3 SealedSecret," in out and "from 4 Kustomization(s)" in out
+
+
+def test_a_primary_is_named_as_itself_not_as_a_replica(repos, capsys):
+    _, broken = repos
+    code, out, err = preflight(capsys, "homelab", "--config-file", RENDER_INPUTS / "homelab.yaml", "--repo", broken)
+    assert code == 1 and "replica" not in out + err
+    assert out.splitlines()[-1].endswith("finding(s): stack 'homelab' will not converge as it stands")
 
 
 def test_nested_kustomizations_are_followed_with_their_own_substitutions(repos, capsys):

@@ -71,7 +71,7 @@ def test_a_path_without_kustomization_file_takes_every_manifest_and_fails_on_oth
     (tmp_path / "cluster/notes.txt").write_text("not read")
     assert preflight(tmp_path, files) == [
         "cluster/broken.yml: is not valid YAML, so Flux cannot build its folder — fix the YAML",
-        "cluster/sub/deep.yaml: ConfigMap nowhere/deep: namespace nowhere does not exist on the replica: neither the "
+        "cluster/sub/deep.yaml: ConfigMap nowhere/deep: namespace nowhere does not exist on the cluster: neither the "
         "repository nor belen creates it — add a Namespace nowhere to the repository, or put it in an existing namespace",
         "cluster/values.yaml: holds a document without apiVersion and kind, so Flux cannot build its folder — move it "
         "out of the Kustomization's path, or add a kustomization.yaml that lists the manifests",
@@ -98,7 +98,7 @@ def test_with_kubectl_kustomize_builds_and_its_failures_are_findings(tmp_path):
     files = {"cluster/kustomization.yaml": [{"resources": ["cm.yaml"], "namespace": "nowhere"}],
              "cluster/cm.yaml": [g.config_map("cm", "default")]}
     assert preflight(tmp_path / "ok", files, kubectl=shutil.which("kubectl")) == [
-        "cluster/cm.yaml: ConfigMap nowhere/cm: namespace nowhere does not exist on the replica: neither the repository "
+        "cluster/cm.yaml: ConfigMap nowhere/cm: namespace nowhere does not exist on the cluster: neither the repository "
         "nor belen creates it — add a Namespace nowhere to the repository, or put it in an existing namespace"]
     files["cluster/kustomization.yaml"] = [{"resources": ["gone.yaml"]}]
     [line] = preflight(tmp_path / "broken", files, kubectl=shutil.which("kubectl"))
@@ -216,7 +216,7 @@ def test_secret_stores_in_the_namespace_or_the_cluster(tmp_path):
     assert [line.split(": ", 2)[2] for line in preflight(tmp_path, files)] == [
         "SecretStore other/local is not in the repository — add that SecretStore to namespace other, or use a "
         "ClusterSecretStore",
-        "ClusterSecretStore aws does not exist on the replica (its stores: vault) — add it to "
+        "ClusterSecretStore aws does not exist on the cluster (its stores: vault) — add it to "
         "belen:externalSecrets.stores, or use one of its stores",
     ]
 
@@ -244,7 +244,7 @@ def test_ingress_classes_by_field_annotation_or_ingress_class_in_the_repository(
     files = in_cluster(classed("legacy", annotation="nginx"), classed("default"), classed("own", "haproxy"),
                        g.obj("networking.k8s.io/v1", "IngressClass", "haproxy", spec={"controller": "haproxy"}))
     assert preflight(tmp_path, files) == [
-        "cluster/objects.yaml: Ingress default/legacy: ingress class nginx is not served on the replica (it serves "
+        "cluster/objects.yaml: Ingress default/legacy: ingress class nginx is not served on the cluster (it serves "
         "haproxy, traefik) — use traefik (belen:ingress.className), or add an IngressClass and its controller to the "
         "repository"]
 

@@ -101,7 +101,7 @@ def test_creates_the_cluster_then_brings_up_the_local_stack_on_a_file_backend(tm
         "venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt",
         "pulumi stack select local --create --non-interactive",
         f"backend=file://{tmp_path}/project/.state",
-        "pulumi up --refresh --stack local --yes --non-interactive",
+        "pulumi up --refresh --run-program --stack local --yes --non-interactive",
         f"backend=file://{tmp_path}/project/.state",
     ]
 
@@ -117,3 +117,18 @@ def test_stops_when_pulumi_up_fails(tmp_path):
     pulumi = 'if [ "$1" = up ]; then exit 7; fi'
     proc, _ = up(tmp_path, {**ALL_PRESENT, "pulumi": pulumi})
     assert proc.returncode == 7
+
+
+def test_bin_test_says_what_it_does_before_pip_installs(tmp_path):
+    env = sandbox(tmp_path, {})
+    project = project_copy(tmp_path)
+    shutil.copy(PROJECT_DIR / "bin" / "test", project / "bin" / "test")
+    proc = subprocess.run(["bash", str(project / "bin" / "test"), "-q"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "bin/test: installing the pinned test requirements (requirements-dev.txt) into ./venv with pip, from PyPI "
+        "(about half a minute the first time, seconds after)"]
+    assert Path(env["STANDIN_LOG"]).read_text().splitlines() == [
+        "venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt",
+        "venv/bin/python -m pytest -n auto -q"]

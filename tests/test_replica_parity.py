@@ -30,7 +30,7 @@ def normalised(graph, cluster: str) -> dict[str, dict]:
             continue
         inputs = resource.inputs()
         if resource.type == "pulumi:providers:kubernetes":
-            inputs = {**inputs, "context": "DECLARED"}
+            inputs = {**inputs, "context": "DECLARED", "clusterIdentifier": "DECLARED"}  # the cluster's name
         if resource.type.endswith(":Kustomization"):
             substitute = inputs["spec"]["postBuild"]["substitute"]
             for key in PER_CLUSTER_SUBSTITUTIONS:

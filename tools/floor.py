@@ -10,16 +10,20 @@ into namespaces ns0 … ns<NAMESPACES-1>, as the benchmark's mirror settings ask
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
+from tools import cli
 
-from tools import mockrun
+with cli.requirements():
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from tools import mockrun
 
 SOURCE = "organization/belen/ops"
 
@@ -45,12 +49,20 @@ def program(published: dict[str, dict[str, Any]], namespaces: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    path, namespaces = argv if argv is not None else sys.argv[1:]
-    published = json.loads(Path(path).read_text())["tlsCertificates"]
-    run = mockrun.run(lambda: program(published, int(namespaces)), stack="floor", config={})
+    parser = argparse.ArgumentParser(prog="python -m tools.floor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("outputs", metavar="OUTPUTS_JSON", help="a --stack-outputs file holding tlsCertificates")
+    parser.add_argument("namespaces", metavar="NAMESPACES", type=int, help="namespaces each certificate is copied into")
+    args = parser.parse_args(argv)
+    try:
+        published = json.loads(Path(args.outputs).read_text())["tlsCertificates"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"error: {args.outputs}: not a --stack-outputs file holding tlsCertificates ({exc.__class__.__name__}: "
+              f"{exc}) — pass the ops outputs tools.bench writes", file=sys.stderr)
+        return 2
+    run = mockrun.run(lambda: program(published, args.namespaces), stack="floor", config={})
     print(f"registered {len(run.resources)} resources")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -23,7 +23,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -452,8 +451,8 @@ def cmd_import(path: str, stack: str, secret: age_files.Secret | None = None) ->
         for field, value in (("cert", key.cert_pem), ("key", key.key_pem)):
             setting = f"belen:sealingKeys[{index}].{field}"
             # The value goes on standard input: arguments are visible to every user in the process list.
-            proc = subprocess.run(["pulumi", "config", "set", "--secret", "--path", setting, "--stack", stack],
-                                  input=value, text=True)
+            proc = cli.run_program("pulumi", "config", "set", "--secret", "--path", setting, "--stack", stack,
+                                   input=value, text=True)
             if proc.returncode != 0:
                 print(f"error: `pulumi config set {setting}` failed (exit {proc.returncode})", file=sys.stderr)
                 return 1
@@ -468,8 +467,8 @@ def cmd_backup(stack: str, out: str, recipients: list[str], passphrase_file: str
     """The stack's sealingKeys output, checked, encrypted in memory; only ciphertext is written."""
     if Path(out).exists():
         raise KeysError(f"{out}: exists — choose a new name (a backup never replaces another)")
-    proc = subprocess.run(["pulumi", "stack", "output", "--stack", stack, "--show-secrets", "--json", "sealingKeys"],
-                          capture_output=True, text=True)
+    proc = cli.run_program("pulumi", "stack", "output", "--stack", stack, "--show-secrets", "--json", "sealingKeys",
+                           capture_output=True, text=True)
     if proc.returncode != 0:
         said = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         print(f"error: `pulumi stack output --stack {stack} sealingKeys` failed (exit {proc.returncode}): {said}",
@@ -497,32 +496,42 @@ def cmd_backup(stack: str, out: str, recipients: list[str], passphrase_file: str
     return 0
 
 
+KEY_FILE = ("sealing keys: a kubectl backup of the key Secrets (`kubectl get secret -n kube-system -l "
+            "sealedsecrets.bitnami.com/sealed-secrets-key -o yaml`), PEM pairs, a stack's sealingKeys output, or an "
+            "age backup of them (with --identity or --passphrase-file)")
+KEYS_OPTION = f"{KEY_FILE}; repeat --keys for more files (every key of every file is tried)"
+
+
 def _opening_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--identity", metavar="FILE", help="open age backups with this identity file (as age -i)")
-    parser.add_argument("--passphrase-file", metavar="FILE", help="open age backups with the passphrase on this file's first line")
+    parser.add_argument("--passphrase-file", metavar="FILE",
+                        help="open age backups with the passphrase on this file's first line")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.keys", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="describe and check keys")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE", help=KEY_FILE)
     _opening_options(check)
     verify = sub.add_parser("verify", help="open every SealedSecret under DIR with the keys")
-    verify.add_argument("--keys", action="append", required=True, metavar="FILE")
-    verify.add_argument("dir", metavar="DIR")
+    verify.add_argument("--keys", action="append", required=True, metavar="FILE", help=KEYS_OPTION)
+    verify.add_argument("dir", metavar="DIR", help="a checkout of the GitOps repository: every SealedSecret below it")
     _opening_options(verify)
     reseal = sub.add_parser("reseal", help="re-encrypt every SealedSecret under DIR to a certificate, in place")
-    reseal.add_argument("--keys", action="append", required=True, metavar="FILE")
-    reseal.add_argument("--cert", required=True, metavar="FILE")
-    reseal.add_argument("dir", metavar="DIR")
+    reseal.add_argument("--keys", action="append", required=True, metavar="FILE", help=KEYS_OPTION)
+    reseal.add_argument("--cert", required=True, metavar="FILE",
+                        help="the PEM certificate to seal to (`pulumi stack output sealingCertificate`)")
+    reseal.add_argument("dir", metavar="DIR", help="a checkout of the GitOps repository: its SealedSecrets are "
+                        "rewritten in place, every other file stays byte for byte")
     _opening_options(reseal)
-    restore = sub.add_parser("import", help="restore a kubectl backup into a stack's secret config")
-    restore.add_argument("file", metavar="FILE")
-    restore.add_argument("--stack", required=True)
+    restore = sub.add_parser("import", help="restore a kubectl or age backup into a stack's secret config")
+    restore.add_argument("file", metavar="FILE", help=f"{KEY_FILE}; all its keys go into belen:sealingKeys")
+    restore.add_argument("--stack", required=True, help="the stack whose belen:sealingKeys is set "
+                         "(`pulumi config set --secret`, in this folder's project)")
     _opening_options(restore)
-    backup = sub.add_parser("backup", help="write the stack's sealing keys to a file, encrypted with age")
-    backup.add_argument("stack", metavar="STACK")
+    backup = sub.add_parser("backup", help="write the stack's sealing keys to a new file, encrypted with age")
+    backup.add_argument("stack", metavar="STACK", help="the stack whose sealingKeys output is backed up")
     backup.add_argument("--out", required=True, metavar="FILE", help="a new file (never replaced)")
     backup.add_argument("--recipient", action="append", default=[], metavar="AGE_PUBLIC_KEY",
                         help="encrypt to this age (age1…) or SSH public key; repeat for more")
@@ -541,9 +550,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_import(args.file, args.stack, secret)
     except (KeysError, age_files.AgeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"error: {exc.filename}: command not found — install the Pulumi CLI", file=sys.stderr)
         return 2
 
 

@@ -31,6 +31,7 @@ with cli.requirements():
     from tools import mockrun
 
 STACKS_DIR = mockrun.PROJECT_DIR / "stacks"
+RENDER_INPUTS = mockrun.PROJECT_DIR / "tests" / "render-inputs"  # dummy secrets of the example stacks
 # libyaml's emitter when PyYAML has it (the same text, five times faster), else the pure-Python one.
 YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else mockrun.PROJECT_DIR / "build" / "render" / args.stack
     try:
         _clear_previous_render(out)
-        layers = [read_yaml(Path(path), dict) or {} for path in args.config_file]
+        layers = [read_config_file(path) for path in args.config_file]
         config, secret_keys = load_config(args.stack, layers)
         stack_outputs = dict(load_stack_outputs(spec) for spec in args.stack_outputs)
         reads = _load_reads(args.reads) if args.reads else []
@@ -68,10 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         error = find_in_chain(exc)
         if error is None:
             raise
-        for line in error.lines:
+        lines = error.lines + (offline_secrets_line(args.stack, error.lines, config)
+                               if isinstance(error, SettingsError) else [])
+        for line in lines:
             print(line, file=sys.stderr)
         return 2 if isinstance(error, SettingsError) else 3
-    for warning in result.warnings:
+    for warning in result.warnings + unread_stack_outputs(args.stack, stack_outputs, result):
         print(f"warning: {warning}", file=sys.stderr)
     write_render(result, out, args.show_secrets)
     print(f"rendered {len(result.resources)} resources of stack '{args.stack}' into {out}")
@@ -134,10 +137,35 @@ def _merge(values: dict[str, Any], key: str, value: Any) -> str:
     return head
 
 
+def offline_secrets_line(stack: str, lines: list[str], config: dict[str, str]) -> list[str]:
+    """Settings lines that name secret settings the run was not given: offline, the fix is a --config-file
+    (the lines' `pulumi config set --secret` stores them for `pulumi up`, where an offline tool cannot read)."""
+    prefix = f"{NAMESPACE}:"
+    named = {line[len(prefix):].split(":", 1)[0].split(".", 1)[0].split("[", 1)[0] for line in lines
+             if line.startswith(prefix)}
+    absent = sorted(key for key in named & set(SECRET_KEYS) if f"{prefix}{key}" not in config)
+    if not absent:
+        return []
+    example = RENDER_INPUTS / f"{stack}.yaml"
+    given = (f"--config-file {example.relative_to(mockrun.PROJECT_DIR)}, which holds dummy values for them"
+             if example.is_file() else "--config-file FILE of dummy values for them (tests/render-inputs/ holds "
+             "examples)")
+    return [f"offline, secret settings ({', '.join(prefix + key for key in absent)}) come from a --config-file, "
+            f"not from the Pulumi backend — add {given}"]
+
+
 def missing_outputs_lines(missing: mockrun.MissingStackOutputs) -> list[str]:
     """One line per stack whose outputs a run needed and was not given."""
     return [f"the program reads the outputs of stack '{ref}' — pass them with --stack-outputs {ref}=FILE"
             for ref in missing.refs]
+
+
+def unread_stack_outputs(stack: str, given: dict[str, Any], run: mockrun.Run) -> list[str]:
+    """A --stack-outputs the program never read (a typo in REF, a stack that reads none): one line each."""
+    read = sorted({r.inputs().get("name") or r.name for r in run.resources if r.type == "pulumi:pulumi:StackReference"})
+    reads = f"it reads {', '.join(read)}" if read else "it reads no other stack"
+    return [f"--stack-outputs {ref}: stack '{stack}' does not read that stack ({reads}) — check the name"
+            for ref in sorted(set(given) - set(read))]
 
 
 def as_config_string(value: Any) -> str:
@@ -149,7 +177,14 @@ def as_config_string(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def read_yaml(path: Path, expected: type) -> Any:
+def read_config_file(path: str) -> dict[str, Any]:
+    """A --config-file: a YAML mapping of full config keys to values."""
+    layer = read_yaml(Path(path), dict, "write one full key a line, `belen:gitAuth.identity: \"…\"`, as "
+                      "tests/render-inputs/cloud.yaml does")
+    return layer or {}
+
+
+def read_yaml(path: Path, expected: type, todo: str = "correct the file") -> Any:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -157,7 +192,8 @@ def read_yaml(path: Path, expected: type) -> Any:
     except yaml.YAMLError as exc:
         raise UsageError(f"{path} is not valid YAML: {_yaml_problem(exc)} — correct the file") from None
     if data is not None and not isinstance(data, expected):
-        raise UsageError(f"{path} must hold a YAML {'mapping' if expected is dict else 'list'}")
+        found = {dict: "mapping", list: "list"}.get(type(data), "single value")
+        raise UsageError(f"{path} must hold a YAML {'mapping' if expected is dict else 'list'}, not a {found} — {todo}")
     return data
 
 
@@ -184,7 +220,8 @@ def load_stack_outputs(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def _load_reads(path: str) -> list[dict[str, Any]]:
-    objects = read_yaml(Path(path), list) or []
+    objects = read_yaml(Path(path), list, "list the Kubernetes objects, `- apiVersion: v1` …, as "
+                        "docs/examples/ops-issued-secrets.yaml does") or []
     for index, obj in enumerate(objects):
         if not isinstance(obj, dict) or not obj.get("kind") or not (obj.get("metadata") or {}).get("name"):
             raise UsageError(f"{path}: item {index} is not a Kubernetes object with kind and metadata.name")

@@ -18,7 +18,7 @@ With a file backend (`file://`), it first removes an empty `.attrs` file beside 
 the backend writes that metadata file in place, so an `up` killed at that instant leaves it empty and
 every later command fails with "failed to load checkpoint: EOF" (the backend reads a missing one as
 no metadata). Then run `pulumi up`. Exit 0: ready; 1: a step failed or a live update holds the lock (one line says
-which); 2: bad arguments. Secret values are never printed.
+which); 2: bad arguments, or pulumi or kubectl not installed. Secret values are never printed.
 """
 
 from __future__ import annotations
@@ -115,11 +115,8 @@ def pulumi_alive(pid: int) -> bool:
 # --- the Pulumi CLI and kubectl ------------------------------------------------------------------
 
 def pulumi(*args: str, stack: str | None) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(["pulumi", *args, *(["--stack", stack] if stack else []), "--non-interactive"],
-                              capture_output=True, text=True)
-    except FileNotFoundError:
-        raise ResumeError("the pulumi CLI is not on PATH — install it (https://www.pulumi.com/docs/install/)") from None
+    return cli.run_program("pulumi", *args, *(["--stack", stack] if stack else []), "--non-interactive",
+                           capture_output=True, text=True)
 
 
 def last_error(proc: subprocess.CompletedProcess) -> str:
@@ -205,11 +202,8 @@ def delete_release_records(stack: str, releases: list[tuple[str, str]]) -> list[
         if context:
             args += ["--context", context]
         for namespace, name in releases:
-            try:
-                proc = subprocess.run([*args, "delete", "secret", "--namespace", namespace, "--selector",
-                                       f"owner=helm,name={name}", "--ignore-not-found"], capture_output=True, text=True)
-            except FileNotFoundError:
-                raise ResumeError("kubectl is not on PATH — install it and run this command again") from None
+            proc = cli.run_program(*args, "delete", "secret", "--namespace", namespace, "--selector",
+                                   f"owner=helm,name={name}", "--ignore-not-found", capture_output=True, text=True)
             if proc.returncode != 0:
                 raise ResumeError(f"kubectl could not delete Helm's record of release {namespace}/{name}: "
                                   f"{last_error(proc)}")

@@ -364,10 +364,10 @@ def test_cluster_lost(faults: testbed.Stack, git: testbed.GitServer, note):
     plain_says = (f"exit {plain.returncode}: {error_lines(plain.output)[:2]}" if plain.returncode
                   else "exit 0 with " + ("no changes" if not cluster.get("deployments", "-A") else "changes"))
     started = time.monotonic()
-    stack.up("--refresh")
+    stack.up("--refresh", "--run-program")  # the runbook's (docs/faults.md)
     assert_recovered(stack, git)
     note(f"etcd wiped under a live stack ({resources} resources in its state); a plain `up`: {plain_says}; "
-         f"`pulumi up --refresh` rebuilt the platform with the same key from the state and Git's SealedSecrets "
+         f"`pulumi up --refresh --run-program` rebuilt the platform with the same key from the state and Git's SealedSecrets "
          f"opened ({time.monotonic() - started:.0f} s)")
 
 

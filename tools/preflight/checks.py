@@ -121,7 +121,7 @@ def secret_stores(obj: Obj, context: Context) -> Iterator[Finding]:
         name = ref["name"]
         if ref.get("kind") == "ClusterSecretStore" and not context.replica.has("ClusterSecretStore", name):
             known = ", ".join(context.replica.names("ClusterSecretStore")) or "none"
-            yield Finding.of("secret-stores", obj, f"ClusterSecretStore {name} does not exist on the replica "
+            yield Finding.of("secret-stores", obj, f"ClusterSecretStore {name} does not exist on the cluster "
                              f"(its stores: {known})", "add it to belen:externalSecrets.stores, or use one of its stores")
         elif ref.get("kind", "SecretStore") == "SecretStore" and not context.replica.has("SecretStore", name, obj.namespace):
             yield Finding.of("secret-stores", obj, f"SecretStore {obj.namespace}/{name} is not in the repository",
@@ -136,7 +136,7 @@ def issuers(obj: Obj, context: Context) -> Iterator[Finding]:
             continue
         if kind == "ClusterIssuer":
             known = ", ".join(context.replica.names("ClusterIssuer")) or "none"
-            yield Finding.of("issuers", obj, f"{where} names ClusterIssuer {name}, which the replica does not have "
+            yield Finding.of("issuers", obj, f"{where} names ClusterIssuer {name}, which the cluster does not have "
                              f"(its issuers: {known})", "add it to belen:certManager.issuers, or name one of its issuers")
         else:
             yield Finding.of("issuers", obj, f"{where} names Issuer {obj.namespace}/{name}, which is not in the repository",
@@ -172,7 +172,7 @@ def ingress_classes(obj: Obj, context: Context) -> Iterator[Finding]:
     name = obj.spec.get("ingressClassName") or (obj.meta.get("annotations") or {}).get("kubernetes.io/ingress.class")
     served = sorted({context.platform.ingress_class, *context.replica.names("IngressClass")})
     if name and name not in served:
-        yield Finding.of("ingress-classes", obj, f"ingress class {name} is not served on the replica "
+        yield Finding.of("ingress-classes", obj, f"ingress class {name} is not served on the cluster "
                          f"(it serves {', '.join(served)})",
                          f"use {context.platform.ingress_class} (belen:ingress.className), or add an IngressClass "
                          f"and its controller to the repository")
@@ -246,7 +246,7 @@ def namespaces(obj: Obj, context: Context) -> Iterator[Finding]:
         return
     if "${" in obj.namespace or obj.namespace in context.replica.namespaces:
         return  # an unsubstituted variable is the substitutions check's
-    yield Finding.of("namespaces", obj, f"namespace {obj.namespace} does not exist on the replica: neither the "
+    yield Finding.of("namespaces", obj, f"namespace {obj.namespace} does not exist on the cluster: neither the "
                      f"repository nor belen creates it",
                      f"add a Namespace {obj.namespace} to the repository, or put it in an existing namespace")
 

@@ -98,7 +98,7 @@ def _secrets(stack: str) -> int:
 
 def _platform(args: argparse.Namespace) -> Platform:
     """The stack's program, run offline: what the platform will hold."""
-    layers = [render.read_yaml(Path(path), dict) or {} for path in args.config_file]
+    layers = [render.read_config_file(path) for path in args.config_file]
     config, secret_keys = render.load_config(args.stack, layers)
     stack_outputs = dict(render.load_stack_outputs(spec) for spec in args.stack_outputs)
     try:
@@ -110,8 +110,8 @@ def _platform(args: argparse.Namespace) -> Platform:
         error = find_in_chain(exc)
         if error is None:
             raise
-        raise BadInput(error.lines) from None
-    for warning in run.warnings:
+        raise BadInput(error.lines + render.offline_secrets_line(args.stack, error.lines, config)) from None
+    for warning in run.warnings + render.unread_stack_outputs(args.stack, stack_outputs, run):
         print(f"warning: {warning}", file=sys.stderr)
     platform = platform_of(run, args.stack)
     if not platform.kustomizations:
@@ -174,5 +174,5 @@ def _print_text(report: dict[str, Any]) -> None:
           + (", ".join(f"{count} {kind}" for kind, count in checked.items()) or "none"))
     print("findings per check: " + ", ".join(f"{check} {n}" for check, n in report["findingsPerCheck"].items()))
     total = len(report["findings"])
-    print(f"{total} finding(s)" + (": the replica will not converge as it stands" if total else
-                                   ": the replica will converge as far as these checks see"))
+    print(f"{total} finding(s): stack '{report['stack']}' will " + (
+        "not converge as it stands" if total else "converge as far as these checks see"))
