@@ -1,9 +1,13 @@
-"""e2e/script-peer: the sequential helm + kubectl script the drill times belen's recovery against
-does belen's work in belen's order (from the replica's offline render), and refuses what it cannot do."""
+"""e2e/script-peer: the helm + kubectl scripts the drill times belen's recovery against do belen's
+work (from the replica's offline render): the sequential one in belen's order, the parallel one
+starting each step once its dependencies are done and stopping at the first failure; both refuse
+what they cannot do."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 
 import yaml
 
@@ -81,3 +85,75 @@ def test_a_key_the_primary_retired_is_deleted_before_the_controller_starts(tmp_p
     delete = lines.index(f"kubectl delete secret sealed-secrets-key-{retired[:16]} --namespace kube-system "
                          "--ignore-not-found")
     assert delete < next(i for i, line in enumerate(lines) if line.startswith("helm install sealed-secrets"))
+
+
+# Stand-ins for helm and kubectl that only log when each step starts and ends: `helm install NAME`
+# takes $FAKE_<NAME> seconds (1 unless set; kubectl 0.1) and fails when NAME is $FAKE_FAIL.
+FAKE = """#!/usr/bin/env bash
+what="$(basename "$0") $1 $([ "$1" = install ] && echo "$2") $(for a in "$@"; do [[ $a == *.yaml && $a != */values/* ]] && basename "$a"; done | xargs)"
+seconds=0.1
+if [ "$1" = install ]; then var="FAKE_${2//-/_}"; seconds="${!var:-1}"; fi
+echo "start $(date +%s.%N) $what" >>"$FAKE_LOG"
+sleep "$seconds"
+[ "$1" = install ] && [ "$2" = "${FAKE_FAIL:-}" ] && exit 3
+echo "end $(date +%s.%N) $what" >>"$FAKE_LOG"
+"""
+
+
+def run_parallel(tmp_path, **env):
+    """recover-parallel.sh against the stand-ins; (the finished process, {step: (start, end)})."""
+    fakes = tmp_path / "fakes"
+    fakes.mkdir()
+    for name in ("helm", "kubectl"):
+        (fakes / name).write_text(FAKE)
+        (fakes / name).chmod(0o755)
+    log = tmp_path / "steps.log"
+    log.touch()
+    proc = subprocess.run(["bash", tmp_path / "script" / "recover-parallel.sh"], capture_output=True, text=True,
+                          env={**os.environ, "PATH": f"{fakes}{os.pathsep}{os.environ['PATH']}",
+                               "FAKE_LOG": str(log), **env}, timeout=60)
+    times: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        event, stamp, what = line.split(" ", 2)
+        times.setdefault(" ".join(what.split()), [0.0, 0.0])[event == "end"] = float(stamp)
+    return proc, times
+
+
+def step(times, *words):
+    """(start, end) of the one step whose logged command holds every word."""
+    (found,) = [t for what, t in times.items() if all(word in what.split() for word in words)]
+    return found
+
+
+def test_the_parallel_script_starts_each_step_once_its_dependencies_are_done(tmp_path):
+    result = write_script(tmp_path, flux_without_receiver())
+    assert result.returncode == 0, result.stderr
+    proc, times = run_parallel(tmp_path, FAKE_flux_operator="3")
+    assert proc.returncode == 0, proc.stderr
+    assert len([what for what in times if what.startswith("helm install")]) == len(list((tmp_path / "render" / "helm").glob("*.yaml")))
+    # Every step after what it depends on, and no later: the issuers wait for cert-manager only, not
+    # for the slower Flux Operator beside it.
+    keys = [p.name for p in (tmp_path / "render" / "manifests").glob("secret-kube-system-sealed-secrets-key-*.yaml")]
+    assert step(times, "helm", "sealed-secrets")[0] >= step(times, "apply", *keys)[1]
+    for awaited, release in (("clustersecretstore-vault.yaml", "external-secrets"),
+                             ("clusterissuer-letsencrypt.yaml", "cert-manager"),
+                             ("fluxinstance-flux-system-flux.yaml", "flux-operator")):
+        assert step(times, "helm", release)[1] <= step(times, "apply", awaited)[0] <= step(times, "wait", awaited)[0]
+    assert step(times, "apply", "clusterissuer-letsencrypt.yaml")[0] < step(times, "helm", "flux-operator")[1]
+    # The charts at once, the sync last.
+    charts = [t for what, t in times.items() if what.startswith("helm install")]
+    assert max(start for start, _ in charts) < min(end for _, end in charts)
+    sync = step(times, "apply", "kustomization-flux-system-flux-system.yaml")
+    assert all(end <= sync[0] for what, (_, end) in times.items() if "kustomization" not in what)
+
+
+def test_a_failing_step_stops_the_parallel_script_naming_it(tmp_path):
+    result = write_script(tmp_path, flux_without_receiver())
+    assert result.returncode == 0, result.stderr
+    started = time.monotonic()
+    proc, times = run_parallel(tmp_path, FAKE_FAIL="cert-manager", FAKE_flux_operator="20")
+    assert proc.returncode == 3
+    assert "(helm install cert-manager) failed with exit 3" in proc.stderr
+    # What depends on it never starts; what runs beside it is stopped, not waited for.
+    assert not [what for what in times if "clusterissuer" in what or "kustomization" in what]
+    assert step(times, "helm", "flux-operator")[1] == 0.0 and time.monotonic() - started < 15

@@ -11,10 +11,13 @@
    `python -m tools.keys reseal` of the same values to a new 4096-bit key, against its limit (usable
    cores × the single-core rate of one decrypt with the old key and one encrypt to the new).
 4. `recovery` (alone with `python -m tools.bench recovery`): belen's replica recovery beside the
-   sequential helm + kubectl script, and where belen's time goes, from the last drill report
-   (build/e2e/report.json, scenario recovery-vs-script). Measuring it takes the test bed's whole
-   session (a primary's state, the Git server, six fresh clusters: ./bin/e2e, or the theme alone),
-   so it is printed with the date and the load it was measured at, not run here.
+   sequential and the parallel helm + kubectl script (`recovery_vs_script`,
+   `recovery_vs_parallel_script`), the floor the controllers' own timestamps allow
+   (`recovery_floor_seconds`), belen's overhead above it (`recovery_overhead_seconds`) and where
+   belen's time goes (`recovery_breakdown`), from the last drill report (build/e2e/report.json,
+   scenario recovery-vs-script). Measuring it takes the test bed's whole session (a primary's state,
+   the Git server, fifteen or more fresh clusters: ./bin/e2e, or the theme alone with
+   `./bin/e2e -k recovery`), so it is printed with the date and the load it was measured at, not run here.
 """
 
 from __future__ import annotations
@@ -281,7 +284,7 @@ def bench_recovery() -> str | None:
     if "recovery_vs_script" not in report:
         return (f"no recovery figures: {shown} {'has none' if path.exists() else 'does not exist'} — run the drill "
                 "first (./bin/e2e)")
-    print(f"4. recovery vs the hand-written script, from {shown} (finished {report.get('finished', '?')})")
+    print(f"4. recovery vs the hand-written scripts, from {shown} (finished {report.get('finished', '?')})")
     for line in describe(report):
         print(f"   {line}")
     return None

@@ -1,10 +1,12 @@
-"""Recovery against a hand-written script (recovery-vs-script): with the homelab dead and only its
-state left, belen's replica `pulumi up` on one fresh cluster and the sequential helm + kubectl
-script written from the same replica's offline render (e2e/script-peer) on another, alternating,
-each timed from its start to the last SealedSecret from Git open (tests/e2e/recovery.py)."""
+"""Recovery against hand-written scripts (recovery-vs-script): with the homelab dead and only its
+state left, belen's replica `pulumi up`, the sequential and the parallel helm + kubectl script
+written from the same replica's offline render (e2e/script-peer), each on a fresh cluster of its
+own, alternating, each timed from its start to the last SealedSecret from Git open, with the floor
+of each run from the controllers' own timestamps (tests/e2e/recovery.py, floor.py)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,8 +18,11 @@ from tests.e2e import recovery
 from tests.e2e.checks import request_reconcile, seal_all, wait_opened
 from tests.e2e.drill_config import HOMELAB, cloud_config, sealed_secrets_file
 
-RUNS = 5  # of each, alternating: belen, script, belen, script, …
-BELEN, SCRIPT = "recovery-belen", "recovery-script"  # the two clusters, each made afresh for every run
+RUNS = 5  # of each way in a round, alternating, each triple in a rotated order (belen first, then second, …)
+# A round measured while the load average exceeds the cores is run again, up to this many rounds in all.
+ROUNDS = int(os.environ.get("BELEN_RECOVERY_ROUNDS", "2"))
+# Each way's cluster, made afresh for every run.
+CLUSTERS = {recovery.BELEN: "recovery-belen", recovery.SCRIPT: "recovery-script", recovery.PARALLEL: "recovery-parallel"}
 
 
 def dead_homelab(homelab: testbed.Stack, git: testbed.GitServer) -> None:
@@ -39,29 +44,49 @@ def test_recovery_vs_script(homelab: testbed.Stack, fresh_cluster, charts, git: 
     keys_dir = tempfile.mkdtemp(prefix="belen-recovery-")
     try:
         outputs = {f"organization/belen/{HOMELAB}": recovery.secret_outputs(homelab)}
-        script = recovery.write_script(SCRIPT, cloud_config(charts, git.url, cluster=SCRIPT), outputs,
-                                       Path(keys_dir))
-        belen, scripted, breakdowns, loads = [], [], [], []
-        for run in range(1, RUNS + 1):
-            stack = testbed.Stack(f"drill-recovery-{run}", fresh_cluster(BELEN))
-            stack.configure(cloud_config(charts, git.url, cluster=BELEN))
-            stack.init()
-            seconds, steps = recovery.time_belen(stack)
-            belen.append(seconds)
-            breakdowns.append(steps)
-            loads.append(recovery.load_average())
-            stack.cluster.down()
-
-            cluster = fresh_cluster(SCRIPT)
-            scripted.append(recovery.time_script(script, cluster))
-            loads.append(recovery.load_average())
-            cluster.down()
+        scripts = recovery.write_scripts(CLUSTERS[recovery.SCRIPT],
+                                         cloud_config(charts, git.url, cluster=CLUSTERS[recovery.SCRIPT]),
+                                         outputs, Path(keys_dir))
+        rounds: list[list[recovery.Run]] = []
+        while len(rounds) < ROUNDS and (not rounds or max(run.load for run in rounds[-1]) > os.cpu_count()):
+            rounds.append(measure_round(len(rounds) + 1, scripts, fresh_cluster, charts, git))
     finally:
         shutil.rmtree(keys_dir, ignore_errors=True)
-    result = recovery.figures(belen, scripted, breakdowns, loads)
+    result = recovery.figures(rounds)
     figures.update(result)
     print("\n".join(recovery.describe(result)))
-    note(f"belen {result['recovery_belen_seconds']} s vs the sequential helm + kubectl script "
-         f"{result['recovery_script_seconds']} s (medians of {RUNS} alternating runs, each to the last SealedSecret "
-         f"from Git open): recovery_vs_script {result['recovery_vs_script']:.2f}, load average "
-         f"{max(loads):.1f} at most")
+    note(f"belen {result['recovery_belen_seconds']} s, the parallel script {result['recovery_parallel_script_seconds']} s, "
+         f"the sequential {result['recovery_script_seconds']} s (medians of {RUNS} alternating runs each, to the last "
+         f"SealedSecret from Git open): recovery_vs_parallel_script {result['recovery_vs_parallel_script']:.2f}, "
+         f"recovery_vs_script {result['recovery_vs_script']:.2f}; floor {result['recovery_floor_seconds']} s, belen's "
+         f"overhead {result['recovery_overhead_seconds']} s; round {result['recovery_round']} of {len(rounds)}, "
+         f"1-minute load up to {max(run.load for run in rounds[result['recovery_round'] - 1]):.1f} on {os.cpu_count()} "
+         f"CPU(s){' (above the core count)' if result['recovery_load_above_cores'] else ''}")
+
+
+def measure_round(number: int, scripts: dict[str, Path], fresh_cluster, charts, git: testbed.GitServer) -> list[recovery.Run]:
+    """RUNS runs of each way, alternating, each on a fresh cluster."""
+    ways = [recovery.BELEN, recovery.SCRIPT, recovery.PARALLEL]
+    runs = []
+    for run in range(RUNS):
+        for way in ways[run % 3:] + ways[:run % 3]:
+            cluster = fresh(fresh_cluster, CLUSTERS[way])
+            if way == recovery.BELEN:
+                stack = testbed.Stack(f"drill-recovery-{number}-{run + 1}", cluster)
+                stack.configure(cloud_config(charts, git.url, cluster=CLUSTERS[way]))
+                stack.init()
+                runs.append(recovery.time_belen(stack))
+            else:
+                runs.append(recovery.time_script(way, scripts[way], cluster))
+            cluster.down()
+    return runs
+
+
+def fresh(fresh_cluster, name: str) -> testbed.Cluster:
+    """A fresh cluster, made again once when its API server never answered (seen once in 15 runs:
+    kwokctl waited 4 minutes on a refused port), so one flake does not lose the round."""
+    try:
+        return fresh_cluster(name)
+    except AssertionError as error:
+        print(f"\n{name} did not come up, made again: {str(error).splitlines()[-1]}")
+        return fresh_cluster(name)
