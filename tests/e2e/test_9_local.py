@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -49,6 +50,8 @@ def ca(kubeconfig: str) -> str:
 
 @pytest.mark.scenario("local-up-down-up")
 def test_up_down_up_rebuilds_the_local_stack_with_the_same_key(toolchain, note):
+    local_stack("down")  # a cluster an earlier run left
+    shutil.rmtree(BUILD, ignore_errors=True)  # and its state: the first `up` is a new stack's
     try:
         first = local_stack("up")
         assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
