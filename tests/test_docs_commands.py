@@ -57,7 +57,8 @@ EXPECTED_EXIT = {
 }
 # What a command's last line of standard output ends with, where the docs say so.
 EXPECTED_LAST_LINE = {
-    "python -m tools.keys verify --keys sealing-keys.yaml ~/src/homelab-gitops": "0 failed",
+    "python -m tools.keys verify --keys sealing-keys.age --identity ~/.config/belen/backup-identity.txt "
+    "~/src/homelab-gitops": "0 failed",
 }
 # Programs whose commands are not run, and why; their project paths are still checked.
 NOT_RUN = {
@@ -293,8 +294,6 @@ def workspace(tmp_path_factory) -> tuple[Path, dict[str, str]]:
         python.chmod(0o755)
     home = root / "home"
     outputs = json.loads(HOMELAB_OUTPUTS.read_text())
-    # The reader's backup of the homelab's keys (README: `kubectl get secret … -o yaml > sealing-keys.yaml`).
-    (project / "sealing-keys.yaml").write_text(kf.backup_yaml(outputs["sealingKeys"]))
     # The reader's checkout of the GitOps repository the homelab's Flux syncs, sealed for its keys.
     checkout = gitops_repo.write(home / "src/homelab-gitops", gitops_repo.clean_files(outputs["sealingCertificate"]))
     # docs/keys.md "Rotating the sealing key": what its pipes carry (the stack's keys, its certificate, the
@@ -311,6 +310,9 @@ def workspace(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     (home / ".config/belen/backup-identity.txt").write_text(f"{identity}\n")
     (project / "homelab-keys-2026-12-06.age").write_bytes(
         pyrage.encrypt(json.dumps(outputs["sealingKeys"]).encode(), [identity.to_public()]))
+    # docs/replica.md: the controller's key Secrets as kubectl printed them, piped through `age -e`.
+    (project / "sealing-keys.age").write_bytes(
+        pyrage.encrypt(kf.backup_yaml(outputs["sealingKeys"]).encode(), [identity.to_public()]))
     env = {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "HOME": str(home),
