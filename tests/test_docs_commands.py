@@ -67,6 +67,7 @@ NOT_RUN = {
 TOOLS_NOT_RUN = {
     ("tools.keys", "import"): "stores the keys with the Pulumi CLI (`pulumi config set --secret`)",
     ("tools.resume", "homelab"): "drives the Pulumi CLI and kubectl against the stack's backend and cluster",
+    ("tools.status", "cloud"): "reads the stack's live cluster (and its outputs through the Pulumi CLI)",
 }
 # The Pulumi CLI commands the docs may use; none is run (no engine in the unit suite: ./bin/e2e runs it).
 PULUMI_COMMANDS = {"login", "stack init", "stack select", "stack output", "config set", "preview", "up", "destroy"}
