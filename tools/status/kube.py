@@ -106,7 +106,7 @@ class Reader:
         try:
             response = self._api.call_api(method, url, headers, _request_timeout=TIMEOUT)
             body = response.read()
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError, k8s_client.ApiException) as exc:
             raise Unreachable(f"cannot reach the API server {self.server}{self._context()}: {_reason(exc)} — check "
                               f"that the cluster is up and reachable from here, and that the stack's kubeconfig "
                               f"(or --kubeconfig/--context) points at it") from None
@@ -127,7 +127,10 @@ class Reader:
 
 
 def _reason(exc: BaseException) -> str:
-    """The innermost cause of a connection error, on one line (urllib3 nests them)."""
+    """The innermost cause of a connection error, on one line (urllib3 nests them; the client wraps a TLS
+    failure in an ApiException whose reason is its type and message)."""
+    if isinstance(exc, k8s_client.ApiException):
+        return " ".join(str(exc.reason).split("\n")[-1].split())
     reason = getattr(exc, "reason", None)
     while getattr(reason, "reason", None) is not None and reason is not reason.reason:
         reason = reason.reason
