@@ -117,8 +117,8 @@ def read_outputs_file(path: str) -> dict[str, Any]:
 def expected_from(outputs: dict[str, Any], flux_version: str | None) -> Expected:
     fingerprints = outputs.get("sealingKeyFingerprints")
     if fingerprints == "[secret]":
-        raise StackError("the stack's sealingKeyFingerprints output is [secret] — pass --stack-outputs FILE written "
-                         "by `pulumi stack output --json --show-secrets`")
+        raise StackError("the stack's sealingKeyFingerprints output is [secret] — run `pulumi up` with this version "
+                         "of belen, which publishes the fingerprints (public facts) in plain text")
     if not isinstance(fingerprints, list) or not all(isinstance(fp, str) for fp in fingerprints):
         raise StackError("the stack's outputs have no sealingKeyFingerprints list — run `pulumi up` with this version "
                          "of belen first (or pass the outputs of a belen stack with --stack-outputs)")
