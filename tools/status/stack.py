@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from components.settings.flux import FLUX_VERSION
-from tools import mockrun
+from tools import mockrun, render
 
 
 class StackError(Exception):
@@ -104,14 +104,9 @@ def pulumi(project: Path, *args: str, what: str, instead: str) -> str:
 
 def read_outputs_file(path: str) -> dict[str, Any]:
     try:
-        data = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise StackError(f"cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise StackError(f"{path} is not valid JSON: {exc} — write it with `pulumi stack output --json`") from None
-    if not isinstance(data, dict):
-        raise StackError(f"{path} must hold a JSON object of stack outputs (`pulumi stack output --json`)")
-    return data
+        return render.read_stack_outputs(path)
+    except render.UsageError as exc:
+        raise StackError(str(exc)) from None
 
 
 def expected_from(outputs: dict[str, Any], flux_version: str | None) -> Expected:
