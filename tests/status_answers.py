@@ -17,14 +17,14 @@ from components.crypto import pem
 from tests import keyfactory
 from tools.status import kube
 
-NOW = keyfactory.NOW
 KEY = keyfactory.pair("status-primary")
 KEY_FP = pem.public_key_fingerprint(pem.load_certificate(KEY["cert"]).public_key())
 MIRRORED = keyfactory.issued("apps.drill.test")
 
 
 def stamp(delta: dt.timedelta = dt.timedelta(0)) -> str:
-    return (NOW + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Now (when the answers are made, as an API server would write them), plus `delta`."""
+    return (dt.datetime.now(dt.timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ready(status: str = "True", reason: str = "Succeeded", message: str = "", kind: str = "Ready") -> dict:

@@ -59,7 +59,7 @@ def api_server(tmp_path_factory):
     client = _issue("admin", ca)
     (folder / "server.pem").write_bytes(_pem(server_cert) + _pem(server_key))
     (folder / "ca.pem").write_bytes(_pem(ca[0]))
-    lists, seen = answers.whole_lists(), []
+    seen = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
@@ -67,7 +67,8 @@ def api_server(tmp_path_factory):
             auth = "certificate" if peer else ("token" if self.headers.get("Authorization") == f"Bearer {TOKEN}" else None)
             seen.append(("GET", self.path, auth))
             name = next((n for n, (p, _) in kube.LISTS.items() if p == self.path), None)
-            status, body = (401, {}) if auth is None else (200, {"kind": "List", "items": lists.get(name) or []})
+            items = answers.whole_lists().get(name) or []  # made now: its timestamps are fresh
+            status, body = (401, {}) if auth is None else (200, {"kind": "List", "items": items})
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
