@@ -6,6 +6,7 @@ after each, for the scenarios that follow. The drill's own checks stay independe
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -90,18 +91,15 @@ def test_status_extra_sealing_key(homelab: testbed.Stack, note):
     note(f"an extra active sealing key: exit 1, `{line[:200]}…`; removed, whole again")
 
 
-class planted:
-    """A fault applied with kubectl for the length of a `with`; deleted after it, then the homelab must be
-    whole again (the scenarios after this one start from a whole platform)."""
-
-    def __init__(self, cluster: testbed.Cluster, manifest: str, kind: str, name: str, namespace: str):
-        self.cluster, self.manifest, self.target = cluster, manifest, (kind, name, "-n", namespace)
-
-    def __enter__(self) -> None:
-        self.cluster.kubectl("apply", "-f", "-", stdin=self.manifest)
-
-    def __exit__(self, *exc) -> None:
-        self.cluster.kubectl("delete", *self.target, "--ignore-not-found")
+@contextlib.contextmanager
+def planted(cluster: testbed.Cluster, manifest: str, kind: str, name: str, namespace: str):
+    """A fault applied with kubectl for the length of a `with`, deleted after it (the scenario then checks
+    that the homelab is whole again, for the scenarios that follow)."""
+    cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    try:
+        yield
+    finally:
+        cluster.kubectl("delete", kind, name, "-n", namespace, "--ignore-not-found")
 
 
 def assert_named(stack: testbed.Stack, problem: str) -> str:
