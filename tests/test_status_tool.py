@@ -320,6 +320,7 @@ def test_a_secret_kubeconfig_without_pulumi_is_one_line(project, monkeypatch, ca
 @pytest.mark.parametrize("args, expected", [
     (["nope", "--stack-outputs", "outputs.json"], "error: no stack file "),
     (["lab", "--kubeconfig", "kubeconfig", "--stack-outputs", "missing.json"], "error: cannot read missing.json"),
+    (["lab", "--kubeconfig", "nowhere", "--stack-outputs", "outputs.json"], "error: --kubeconfig nowhere: no such file"),
     (["lab", "--kubeconfig", "kubeconfig", "--stack-outputs", "outputs.json", "--context", "ghost"],
      "error: cannot use kubeconfig (context ghost): "),
 ])

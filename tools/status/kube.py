@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import urllib3
@@ -76,6 +77,8 @@ class Reader:
                 k8s_config.load_kube_config_from_dict(loaded, context=context, client_configuration=configuration,
                                                       persist_config=False)
             else:
+                if kubeconfig is not None and not Path(kubeconfig).expanduser().is_file():
+                    raise KubeconfigError(f"--kubeconfig {kubeconfig}: no such file — pass the cluster's kubeconfig")
                 k8s_config.load_kube_config(kubeconfig, context=context, client_configuration=configuration,
                                             persist_config=False)
         except (k8s_config.ConfigException, OSError, yaml.YAMLError, TypeError, KeyError) as exc:
