@@ -369,3 +369,44 @@ def test_it_runs_as_a_module(project):
     result = subprocess.run([sys.executable, "-m", "tools.status", "--help"], cwd=project, capture_output=True,
                             text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0 and "--stack-outputs FILE" in result.stdout
+
+
+# --- answers recorded from the drill's API servers -----------------------------------------------
+
+# What tools.status read from the drill's converged homelab and replica (real API server, real
+# sealed-secrets, ESO, Flux controllers), with each stack's outputs; private keys and managedFields left
+# out, Secrets' bulk metadata cut to names and owners.
+RECORDED = sorted((Path(__file__).parent / "status-answers").glob("drill-*.json"))
+
+
+def recorded(path: Path) -> tuple[kube.Snapshot, stack.Expected, dt.datetime]:
+    data = json.loads(path.read_text())
+    return (kube.Snapshot(data["lists"]), stack.expected_from(data["outputs"], data["fluxVersion"]),
+            checks.parse_time(data["recordedAt"]))
+
+
+def test_the_drill_recorded_a_primary_and_a_replica():
+    assert [p.stem for p in RECORDED] == ["drill-cloud", "drill-homelab"]
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
+def test_a_recorded_drill_cluster_is_whole(path):
+    snapshot, expected, at = recorded(path)
+    areas = checks.check_all(snapshot, expected, at, 14)
+    assert [p for a in areas for p in a.problems + a.warnings] == []
+    assert "3 synced" in areas[1].summary and "FluxInstance Ready at v2.9.5 (2.9.x)" in areas[4].summary
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
+def test_faults_in_a_recorded_drill_cluster_are_named(path):
+    snapshot, expected, at = recorded(path)
+    stale = checks.check_all(snapshot, expected, at + dt.timedelta(hours=1), 14)[2]  # ESO stopped an hour ago
+    assert len(stale.problems) == 1 and "last synced 1h ago, longer than its refreshInterval" in stale.problems[0]
+    (active,) = expected.fingerprints
+    keys = checks.sealing_keys(snapshot, stack.Expected(fingerprints=("ab" * 32,), retired=(active,)))
+    assert [p.split(":")[0] for p in keys.problems] == [f"key {'ab' * 32}", f"key {active}"]
+    assert "retired by the stack but still present" in keys.problems[1]
+    sealed = snapshot.lists["sealedSecrets"][0]
+    sealed["status"]["conditions"][0].update(status="False", message="no key could decrypt secret (password)")
+    (problem,) = checks.sealed_secrets(snapshot).problems
+    assert problem.endswith(": not Synced — no key could decrypt secret (password)")
