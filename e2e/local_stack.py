@@ -84,7 +84,9 @@ def main(argv: list[str]) -> int:
     say(f"the local stack is up. kubeconfig: {cluster.kubeconfig}\n"
         f"  KUBECONFIG={cluster.kubeconfig} {testbed.bin_dir()}/kubectl get pods -A   (simulated pods)\n"
         f"  bin/up-local --down   stops it")
-    return 0
+    # Is the platform whole? The status table, as `python -m tools.status local` shows it to a user.
+    return subprocess.run([sys.executable, "-m", "tools.status", STACK, "--wait", "300"], cwd=testbed.PROJECT,
+                          env={**testbed.environment(), "PYTHONPATH": str(ROOT)}).returncode
 
 
 def local_config(charts: dict[str, str], git_url: str, mirror: str) -> dict:

@@ -80,6 +80,7 @@ TOOLS_NOT_RUN = {
     ("tools.resume", "homelab"): "drives the Pulumi CLI and kubectl against the stack's backend and cluster",
     ("tools.bench", None): "takes minutes of every core (tests/test_stacks.py runs --quick)",
     ("tools.bench", "recovery"): "reads the last drill's report, which a checkout may not have",
+    ("tools.status", "cloud"): "reads the stack's live cluster (and its outputs through the Pulumi CLI)",
 }
 # The Pulumi CLI commands the docs may use; none is run (no engine in the unit suite: ./bin/e2e runs it).
 PULUMI_COMMANDS = {"login", "stack init", "stack select", "stack output", "config set", "preview", "up", "destroy"}

@@ -103,6 +103,7 @@ def test_creates_the_cluster_then_brings_up_the_local_stack_on_a_file_backend(tm
         f"backend=file://{tmp_path}/project/.state",
         "pulumi up --refresh --run-program --stack local --yes --non-interactive",
         f"backend=file://{tmp_path}/project/.state",
+        "venv/bin/python -m tools.status local --wait 300",  # ends with the status table
     ]
 
 

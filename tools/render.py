@@ -208,6 +208,11 @@ def load_stack_outputs(spec: str) -> tuple[str, dict[str, Any]]:
     ref, sep, path = spec.partition("=")
     if not sep or not ref or not path:
         raise UsageError(f"--stack-outputs takes REF=FILE, got '{spec}'")
+    return ref, read_stack_outputs(path)
+
+
+def read_stack_outputs(path: str) -> dict[str, Any]:
+    """A JSON object of a stack's outputs, as `pulumi stack output --json` writes them."""
     try:
         data = json.loads(Path(path).read_text())
     except OSError as exc:
@@ -216,7 +221,7 @@ def load_stack_outputs(spec: str) -> tuple[str, dict[str, Any]]:
         raise UsageError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path} must hold a JSON object of stack outputs")
-    return ref, data
+    return data
 
 
 def _load_reads(path: str) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -166,3 +168,22 @@ def seal_all(certificate: str, sealed: dict = SEALED, namespace: str = APPS) -> 
         documents.append(testbed.run(["kubeseal", "--cert", cert_file, "--scope", scope, "--format", "yaml"],
                                      stdin=json.dumps(secret), log=testbed.BUILD / "logs" / "kubeseal.log").stdout)
     return "---\n".join(documents)
+
+
+# --- tools.status on a live cluster ---------------------------------------------------------------
+
+def platform_status(stack: testbed.Stack, *args: str) -> subprocess.CompletedProcess:
+    """`python -m tools.status STACK` as a user runs it in the project: the stack's kubeconfig and outputs
+    read through the Pulumi CLI (the drill's backend and passphrase)."""
+    env = {**testbed.environment(), "PYTHONPATH": str(testbed.ROOT)}
+    return testbed.run([sys.executable, "-m", "tools.status", stack.name, *args], cwd=testbed.PROJECT, env=env,
+                       check=False, log=testbed.BUILD / "logs" / f"status-{stack.name}.log", timeout=600)
+
+
+def assert_whole(stack: testbed.Stack, wait: int = 120) -> str:
+    """tools.status finds the stack's platform whole (waiting up to `wait` s for controllers to catch up):
+    each area's summary, for the scenario's note."""
+    result = platform_status(stack, "--json", "--wait", str(wait))
+    assert result.returncode == 0, f"tools.status {stack.name} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+    report = json.loads(result.stdout)
+    return "; ".join(f"{area['area']}: {area['summary']}" for area in report["areas"])

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from e2e import testbed
-from tests.e2e.checks import EventLog, wait_opened
+from tests.e2e.checks import EventLog, assert_whole, wait_opened
 from tests.e2e.drill_config import REPLICA, cloud_config
 from tests.e2e.ordering import assert_platform_order
 from tests.e2e.recovery import RECOVERY_UP
@@ -40,6 +40,12 @@ def test_disaster(homelab: testbed.Stack, fresh_cluster, charts, git: testbed.Gi
     note(f"with every process of the homelab stopped (none of the {len(ports)} that listened runs), a replica on a new cluster "
          f"converged from Git and opened all three SealedSecrets with the homelab's {len(fingerprints)} key(s) from "
          f"its state: recovery {figures['recovery_seconds']} s from `pulumi up` start to the last Secret")
+
+
+@pytest.mark.scenario("status-replica")
+def test_status_replica(note):
+    """tools.status on the replica that converged from the dead homelab's state and Git (issue 32)."""
+    note(f"tools.status {REPLICA}: whole (exit 0) — {assert_whole(state['replica'])}")
 
 
 @pytest.mark.scenario("5-destroy")

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from e2e import testbed
-from tests.e2e.checks import one, request_reconcile, seal_all, wait_opened
+from tests.e2e.checks import assert_whole, one, request_reconcile, seal_all, wait_opened
 from tests.e2e.drill_config import APPS, SEALED, faults_config
 from tools import resume as resume_tool
 
@@ -416,6 +416,13 @@ def test_drift(faults: testbed.Stack, git: testbed.GitServer, note):
          f"without refresh {'saw nothing' if blind == 0 else 'saw the drift'}; `pulumi up --refresh` refused: "
          f"{conflict!r}; `{FORCE}=true pulumi up --refresh` restored the key with its original bytes and the "
          "store's spec")
+
+
+@pytest.mark.scenario("status-faults")
+def test_status_faults(faults: testbed.Stack, git: testbed.GitServer, note):
+    """tools.status on the primary the faults left converged (issue 32)."""
+    converged(faults, git)
+    note(f"tools.status {STACK}: whole (exit 0) — {assert_whole(faults)}")
 
 
 def summary(output: str, about: str = "") -> str:
