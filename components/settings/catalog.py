@@ -207,6 +207,8 @@ ISSUER = obj("a ClusterIssuer: a name and exactly one of selfSigned, ca, acme", 
         "server": text("letsencrypt, letsencrypt-staging or the https:// URL of an ACME directory", required=True),
         "accountKeySecretName": text("the Secret (in cert-manager) the ACME account key is kept in",
                                      default_text="<name>-account-key"),
+        "caBundle": text("the CA certificate(s) of a private ACME server's TLS certificate (PEM)",
+                         default_text="the system trust store"),
         "http01": obj("solve http01 challenges (give exactly one of http01, dns01)", {
             "ingressClass": text("the ingress class that serves the challenge", default=DEFAULT_INGRESS_CLASS),
         }),

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 from cryptography import x509
 
 from components.crypto import pem
-from components.settings.reader import DURATION, Node, Problems, dns_label, dns_subdomain
+from components.settings.reader import DURATION, Node, Problems, dns_label, dns_subdomain, pem_certificates
 
 LETS_ENCRYPT = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
@@ -60,6 +60,7 @@ class AcmeIssuer:
     solver: Literal["http01", "dns01"]
     http01_ingress_class: str | None  # for http01
     cloudflare_api_token: str | None = field(default=None, repr=False)  # for dns01 (Cloudflare)
+    ca_bundle: str | None = None  # PEM: a private ACME server's CA; None: the system trust store
     kind: ClassVar[str] = "acme"
 
     @property
@@ -213,6 +214,8 @@ def _acme(name: str, node: Node, credentials: Node) -> AcmeIssuer:
                       else f"'{v}' is not letsencrypt, letsencrypt-staging or an https URL")
     account_key = node.str("accountKeySecretName", f"{name}-account-key", check=dns_subdomain,
                            todo="set it to a Secret name (cert-manager creates the account key in it)")
+    ca_bundle = node.str("caBundle", todo="paste the CA certificate(s) of the ACME server as PEM text",
+                         check=pem_certificates)
     solvers = [solver for solver in ("http01", "dns01") if solver in node.value]
     http01, dns01 = node.node("http01"), node.node("dns01")
     node.done()
@@ -242,6 +245,7 @@ def _acme(name: str, node: Node, credentials: Node) -> AcmeIssuer:
         solver=solver,
         http01_ingress_class=ingress_class if solver == "http01" else None,
         cloudflare_api_token=token,
+        ca_bundle=ca_bundle,
     )
 
 
