@@ -94,13 +94,11 @@ class Cluster:
 
     def down(self) -> None:
         self.controllers.stop()
-        self.stop_standins()
         run([E2E / "cluster", "down", self.name], log=BUILD / f"{self.name}-down.log", check=False)
 
     def stop(self) -> None:
         """Every process of the cluster stops (controllers, kwok, the control plane); its data stays."""
         self.controllers.stop()
-        self.stop_standins()
         run([E2E / "cluster", "stop", self.name], log=self.dir / "cluster.log")
         wait_for(f"every process of {self.name} to exit", lambda: not self.processes(), timeout=60)
 
@@ -184,26 +182,8 @@ class Cluster:
         return path.read_text() if path.exists() else ""
 
     def start_standins(self) -> None:
-        """The declared stand-in for the cert-manager controller (e2e/cert_manager_standin.py)."""
-        self.stop_standins()
-        self.dir.mkdir(parents=True, exist_ok=True)
-        process = subprocess.Popen([sys.executable, E2E / "cert_manager_standin.py", self.kubeconfig, self.reissue_file],
-                                   stdout=(self.dir / "cert-manager-standin.log").open("a"), stderr=subprocess.STDOUT,
-                                   env=environment(), start_new_session=True)
-        (self.dir / "standin-cert-manager.pid").write_text(str(process.pid))
-
-    @property
-    def reissue_file(self) -> Path:
-        """A Certificate named in this file is issued again by the cert-manager stand-in (a renewal)."""
-        return self.dir / "reissue"
-
-    def stop_standins(self) -> None:
-        for pidfile in self.dir.glob("standin-*.pid"):
-            try:
-                os.killpg(int(pidfile.read_text()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
-            pidfile.unlink()
+        """Nothing: the cert-manager controller, the last stand-in started here, is a host process now
+        (HOST_PROCESSES). Kept only for callers not yet updated (tests/e2e/recovery.py, test_7_recovery.py)."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +209,10 @@ HOST_PROCESSES = (
                  "generatorstates.generators.external-secrets.io", "externalsecrets.external-secrets.io",
                  "pushsecrets.external-secrets.io", "clusterexternalsecrets.external-secrets.io",
                  "clusterpushsecrets.external-secrets.io")),
+    # The controller Deployment only (the webhook's and cainjector's name labels are webhook, cainjector).
+    HostProcess("cert-manager-controller", ("app.kubernetes.io/name=cert-manager",),
+                ("certificates.cert-manager.io", "certificaterequests.cert-manager.io", "issuers.cert-manager.io",
+                 "clusterissuers.cert-manager.io", "orders.acme.cert-manager.io", "challenges.acme.cert-manager.io")),
     HostProcess("flux-operator", ("app.kubernetes.io/name=flux-operator",), ("fluxinstances.fluxcd.controlplane.io",)),
     HostProcess("flux-controllers", ("app.kubernetes.io/component=source-controller",
                                      "app.kubernetes.io/component=kustomize-controller"),

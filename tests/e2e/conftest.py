@@ -87,6 +87,15 @@ def image_mirror(request: pytest.FixtureRequest, toolchain):
 
 
 @pytest.fixture(scope="session")
+def acme_server(request: pytest.FixtureRequest, toolchain):
+    """Pebble on 127.0.0.1 (e2e/pebble): the homelab's ACME ClusterIssuer registers with it."""
+    testbed.run([testbed.E2E / "pebble", "start"], log=testbed.BUILD / "logs" / "pebble.log")
+    yield
+    if not request.config.getoption("--keep"):
+        testbed.run([testbed.E2E / "pebble", "stop"], check=False)
+
+
+@pytest.fixture(scope="session")
 def fresh_cluster(request: pytest.FixtureRequest, toolchain):
     """fresh_cluster(name): a new empty cluster (a previous one of that name is deleted first), stopped
     at the end of the session unless --keep."""
@@ -119,7 +128,7 @@ def git():
 
 
 @pytest.fixture(scope="session")
-def homelab(fresh_cluster, project, charts, git) -> testbed.Stack:
+def homelab(fresh_cluster, project, charts, git, acme_server) -> testbed.Stack:
     """The primary (and ops-like publisher of its certificate)."""
     cluster = fresh_cluster("homelab")
     stack = testbed.Stack(HOMELAB, cluster)
@@ -194,8 +203,13 @@ def _components() -> list[dict[str, str]]:
     return [
         {"name": "sealed-secrets", **real("github.com/bitnami/sealed-secrets", "SEALED_SECRETS_VERSION"),
          "chart": _chart("sealedSecrets", "github.com/bitnami/sealed-secrets", pins["SEALED_SECRETS_VERSION"])},
-        {"name": "cert-manager", "controller": "stand-in", "how": "e2e/cert_manager_standin.py: selfSigned and CA issuers",
+        {"name": "cert-manager",
+         **real("github.com/cert-manager/cert-manager", "CERT_MANAGER_VERSION",
+                "e2e/cert-manager: the module's issuers, clusterissuers, certificates and certificaterequests "
+                "(approver, CA, SelfSigned, ACME) controllers; no webhook, no cainjector"),
          "chart": _chart("certManager", "github.com/cert-manager/cert-manager", pins["CERT_MANAGER_VERSION"])},
+        {"name": "ACME server (Pebble)", "chart": "none",
+         **real("github.com/letsencrypt/pebble/v2", "PEBBLE_VERSION", "a test server on 127.0.0.1 for the ACME issuer")},
         {"name": "external-secrets",
          **real("github.com/external-secrets/external-secrets", "ESO_CONTROLLER_VERSION",
                 "e2e/eso: the module's manager and reconcilers, fake and kubernetes providers; no webhook"),

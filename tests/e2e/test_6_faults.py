@@ -201,7 +201,6 @@ def faults(fresh_cluster, project, charts, git) -> testbed.Stack:
     stack = testbed.Stack(STACK, cluster)
     stack.configure(faults_config(charts, git.url, NAME))
     stack.init()
-    cluster.start_standins()
     git.commit({f"{FOLDER}/namespace.yaml": yaml.safe_dump(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS}})}, f"{NAME}: the apps namespace")
     return stack
@@ -308,7 +307,6 @@ def test_apiserver_restart(faults: testbed.Stack, git: testbed.GitServer, charts
     cluster_script("start")
     outage = time.monotonic() - stopped
     up = run.wait()
-    cluster.start_standins()
     says = "rode it out" if up.returncode == 0 else f"failed: {error_lines(up.output)[:3]}"
     if up.returncode != 0:
         assert "panic" not in up.output and "Traceback" not in up.output, up.output[-3000:]
@@ -358,7 +356,6 @@ def test_cluster_lost(faults: testbed.Stack, git: testbed.GitServer, note):
     shutil.rmtree(etcd)
     cluster_script("start")
     cluster_script("node")
-    cluster.start_standins()
     assert not cluster.sealing_keys() and not cluster.get("deployments", "-A")
     plain = stack.up(check=False)
     plain_says = (f"exit {plain.returncode}: {error_lines(plain.output)[:2]}" if plain.returncode
