@@ -126,6 +126,8 @@ class CertManager(pulumi.ComponentResource):
                 "server": issuer.server,
                 "privateKeySecretRef": {"name": issuer.account_key_secret_name},
                 "solvers": [solver],
+                # []byte in cert-manager's API: base64 of the PEM text.
+                **({"caBundle": base64.b64encode(issuer.ca_bundle.encode()).decode()} if issuer.ca_bundle else {}),
             }}
         else:
             spec = {"selfSigned": {}}

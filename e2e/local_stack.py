@@ -70,8 +70,7 @@ def main(argv: list[str]) -> int:
         stack.pulumi("config", "set", "--secret", "belen:kubeconfig", stdin=cluster.kubeconfig.read_text())
     else:
         stack.init()
-    cluster.start_standins()
-    say("pulumi up: the real engine and kubernetes provider; the sealed-secrets, ESO and Flux controllers "
+    say("pulumi up: the real engine and kubernetes provider; the sealed-secrets, ESO, cert-manager and Flux controllers "
         "start as host processes when their Deployments appear")
     with echoed(stack.log):
         # --refresh: a cluster started anew since the last run holds none of what the state lists.

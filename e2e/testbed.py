@@ -94,13 +94,11 @@ class Cluster:
 
     def down(self) -> None:
         self.controllers.stop()
-        self.stop_standins()
         run([E2E / "cluster", "down", self.name], log=BUILD / f"{self.name}-down.log", check=False)
 
     def stop(self) -> None:
         """Every process of the cluster stops (controllers, kwok, the control plane); its data stays."""
         self.controllers.stop()
-        self.stop_standins()
         run([E2E / "cluster", "stop", self.name], log=self.dir / "cluster.log")
         wait_for(f"every process of {self.name} to exit", lambda: not self.processes(), timeout=60)
 
@@ -183,28 +181,6 @@ class Cluster:
         path = self.dir / "sealed-secrets-controller.log"
         return path.read_text() if path.exists() else ""
 
-    def start_standins(self) -> None:
-        """The declared stand-in for the cert-manager controller (e2e/cert_manager_standin.py)."""
-        self.stop_standins()
-        self.dir.mkdir(parents=True, exist_ok=True)
-        process = subprocess.Popen([sys.executable, E2E / "cert_manager_standin.py", self.kubeconfig, self.reissue_file],
-                                   stdout=(self.dir / "cert-manager-standin.log").open("a"), stderr=subprocess.STDOUT,
-                                   env=environment(), start_new_session=True)
-        (self.dir / "standin-cert-manager.pid").write_text(str(process.pid))
-
-    @property
-    def reissue_file(self) -> Path:
-        """A Certificate named in this file is issued again by the cert-manager stand-in (a renewal)."""
-        return self.dir / "reissue"
-
-    def stop_standins(self) -> None:
-        for pidfile in self.dir.glob("standin-*.pid"):
-            try:
-                os.killpg(int(pidfile.read_text()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
-            pidfile.unlink()
-
 
 @dataclass(frozen=True)
 class HostProcess:
@@ -217,8 +193,9 @@ class HostProcess:
     processes: tuple[str, ...] = ()  # what the script starts (its pid files in the cluster's folder), if not itself
 
     @property
-    def pidfiles(self) -> tuple[str, ...]:
-        return tuple(f"{name}.pid" for name in self.processes or (self.script,))
+    def names(self) -> tuple[str, ...]:
+        """Each process it starts: `<name>.pid` and `<name>.log` in the cluster's folder."""
+        return self.processes or (self.script,)
 
 
 HOST_PROCESSES = (
@@ -229,12 +206,62 @@ HOST_PROCESSES = (
                  "generatorstates.generators.external-secrets.io", "externalsecrets.external-secrets.io",
                  "pushsecrets.external-secrets.io", "clusterexternalsecrets.external-secrets.io",
                  "clusterpushsecrets.external-secrets.io")),
+    # The controller Deployment only (the webhook's and cainjector's name labels are webhook, cainjector).
+    HostProcess("cert-manager-controller", ("app.kubernetes.io/name=cert-manager",),
+                ("certificates.cert-manager.io", "certificaterequests.cert-manager.io", "issuers.cert-manager.io",
+                 "clusterissuers.cert-manager.io", "orders.acme.cert-manager.io", "challenges.acme.cert-manager.io")),
     HostProcess("flux-operator", ("app.kubernetes.io/name=flux-operator",), ("fluxinstances.fluxcd.controlplane.io",)),
     HostProcess("flux-controllers", ("app.kubernetes.io/component=source-controller",
                                      "app.kubernetes.io/component=kustomize-controller"),
                 ("gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"),
                 ("source-controller", "kustomize-controller")),
 )
+
+# A host controller's death the drill accepts, because it is the upstream program's own known behaviour:
+# (process, text in its log since its last start, the upstream bug). Any other death fails the scenario.
+KNOWN_DEATHS = (
+    ("sealed-secrets-controller", "cache.DeletedFinalStateUnknown, not *v1.Secret",
+     "sealed-secrets v0.40.0 panics on the tombstone of a Secret deleted while its watch was down "
+     "(pkg/controller/controller.go:224, an unchecked type assertion in the Secret informer's delete handler)"),
+)
+# The kubelet's restart back-off (CrashLoopBackOff): 10 s, doubled at each restart up to 5 minutes, and
+# back to 10 s once a container has run for 10 minutes.
+BACK_OFF_FIRST, BACK_OFF_MAX, BACK_OFF_RESET = 10.0, 300.0, 600.0
+LAST_LINES = 12
+
+
+@dataclass
+class Restart:
+    """One start of a host controller after it died (`died`), or a start that failed (`start failed`):
+    what report.json lists under `restarts`, per cluster."""
+
+    controller: str
+    reason: str  # "died" or "start failed"
+    scenario: str
+    at: str  # UTC
+    last_lines: list[str]  # the log's last lines before it died (from a panic's first line, if any)
+    cause: str | None  # the known upstream bug (KNOWN_DEATHS) that explains it; None: unexplained
+    back_off_seconds: float = 0.0  # waited before this start, as a kubelet does
+
+
+# Every cluster's restarts this run, and the scenario running now (set by the drill's conftest).
+RESTARTS: dict[str, list[Restart]] = {}
+SCENARIO = {"name": ""}
+
+
+def last_run(log: str) -> str:
+    """The part of a host process's log since its last start (each start writes a `--- <time> start` line)."""
+    return log[log.rfind("\n--- ") + 1:] if "\n--- " in log else log
+
+
+def death(controller: str, log: str) -> tuple[list[str], str | None]:
+    """(the last lines before it died, the known cause) from its log since its last start."""
+    lines = last_run(log).rstrip("\n").splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith(("panic:", "fatal error:"))), None)
+    shown = lines[first:first + LAST_LINES] if first is not None else lines[-LAST_LINES:]
+    text = "\n".join(lines)
+    cause = next((why for name, needle, why in KNOWN_DEATHS if name == controller and needle in text), None)
+    return shown, cause
 
 
 def _labelled(obj: dict, label: str) -> bool:
@@ -246,13 +273,23 @@ class HostControllers:
     """What the kubelet would do for the workloads the drill runs for real: start each host process
     as soon as its Deployment exists, while `pulumi up` is still running, and start it again when the
     Deployment's pod template changes (a rollout: new pods, e.g. after belen changed the sealing keys)
-    or when it died (a crashed container is restarted)."""
+    or, after the kubelet's back-off, when it died or its start failed. Each such restart is recorded
+    in RESTARTS with the last lines it logged."""
 
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
         self.started: dict[str, tuple] = {}  # script → the pod templates it runs (uid, generation) of
-        self.restarted: list[str] = []  # each host process started again because it had died
+        self.due: dict[str, float] = {}  # script → when a dead (or failed) one may start again
+        self.back_off: dict[str, float] = {}  # script → its last back-off
+        self.ran_since: dict[str, float] = {}  # script → when its last start succeeded
+        self.failed: set[str] = set()  # scripts whose last start failed (already recorded)
+        self.restarts = RESTARTS.setdefault(cluster.name, [])
         self._ticked = 0.0
+
+    @property
+    def restarted(self) -> list[str]:
+        """Each host process started again because it had died."""
+        return [r.controller for r in self.restarts if r.reason == "died"]
 
     def tick(self, now: bool = False) -> None:
         """The kubelet's loop: `poll()` at most once a second (or `now`); while the API server is away
@@ -268,16 +305,53 @@ class HostControllers:
     def poll(self) -> None:
         deployments = self.cluster.get("deployments", "-A")
         for process in HOST_PROCESSES:
+            script = process.script
             matches = [[d for d in deployments if _labelled(d, workload)] for workload in process.workloads]
+            if not all(matches):
+                continue
             templates = tuple(sorted((d["metadata"]["uid"], d["metadata"]["generation"]) for m in matches for d in m))
-            changed = self.started.get(process.script) != templates
-            crashed = process.script in self.started and not self._running(process)
-            if all(matches) and (changed or crashed) and self._served(*process.crds):
-                # A start that fails is tried again at the next poll, as a kubelet restarts a crashed pod.
-                if self.start(process.script):
-                    self.started[process.script] = templates
-                    if crashed:
-                        self.restarted.append(process.script)
+            rollout = self.started.get(script) != templates  # new pods (or the first): no back-off
+            if not rollout and self._running(process):
+                continue
+            now = time.monotonic()
+            if not rollout and script not in self.due:  # found dead: it restarts after the back-off
+                self.due[script] = now + self._next_back_off(script, now)
+            if (not rollout and now < self.due[script]) or not self._served(*process.crds):
+                continue
+            waited = 0.0 if rollout else self.back_off[script]
+            if not rollout and script not in self.failed:
+                self._record(process, "died", waited)
+            self.started[script] = templates
+            if self.start(script):
+                self.due.pop(script, None)
+                self.failed.discard(script)
+                self.ran_since[script] = time.monotonic()
+            else:  # reported, and tried again after a back-off, as a kubelet does for a container that exits
+                self._record(process, "start failed", waited, self._read(f"{script}-start.log"))
+                self.failed.add(script)
+                self.due[script] = time.monotonic() + self._next_back_off(script, time.monotonic())
+
+    def _next_back_off(self, script: str, now: float) -> float:
+        previous = self.back_off.get(script)
+        ran = now - self.ran_since.get(script, now)
+        delay = BACK_OFF_FIRST if previous is None or ran >= BACK_OFF_RESET else min(previous * 2, BACK_OFF_MAX)
+        self.back_off[script] = delay
+        return delay
+
+    def _record(self, process: HostProcess, reason: str, waited: float, log: str | None = None) -> None:
+        for name in process.names:
+            if log is None and self._alive(name):
+                continue  # of a script's processes, only the dead ones
+            text = log if log is not None else self._read(f"{name}.log")
+            lines, cause = death(name, text)
+            self.restarts.append(Restart(name, reason, SCENARIO["name"], time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                         lines, None if reason == "start failed" else cause, waited))
+            if log is not None:
+                break
+
+    def _read(self, filename: str) -> str:
+        path = self.cluster.dir / filename
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def start(self, script: str) -> bool:
         return run([E2E / script, "start", self.cluster.name], log=self.cluster.dir / f"{script}-start.log",
@@ -288,18 +362,21 @@ class HostControllers:
         for process in HOST_PROCESSES:
             if script in (None, process.script):
                 run([E2E / process.script, "stop", self.cluster.name], check=False)
-                self.started.pop(process.script, None)
+                for state in (self.started, self.due):
+                    state.pop(process.script, None)
+                self.failed.discard(process.script)
 
     def _running(self, process: HostProcess) -> bool:
-        """Every process it started is alive (not gone, not a zombie)."""
-        for pidfile in process.pidfiles:
-            try:
-                stat = Path(f"/proc/{int((self.cluster.dir / pidfile).read_text())}/stat").read_text()
-            except (OSError, ValueError):
-                return False
-            if stat.rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-        return True
+        """Every process it started is alive."""
+        return all(self._alive(name) for name in process.names)
+
+    def _alive(self, name: str) -> bool:
+        """The process of `<name>.pid` runs (not gone, not a zombie)."""
+        try:
+            stat = Path(f"/proc/{int((self.cluster.dir / f'{name}.pid').read_text())}/stat").read_text()
+        except (OSError, ValueError):
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
     def _served(self, *crds: str) -> bool:
         """Every CRD is established and served in discovery (the controllers check both)."""

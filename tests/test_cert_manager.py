@@ -291,6 +291,18 @@ def test_http01_ingress_class_defaults_to_traefik_and_can_be_changed():
     assert solver_class(graph, "b") == "nginx"
 
 
+def test_a_private_acme_servers_ca_bundle_reaches_the_issuer_as_base64():
+    bundle = ca_pair()["cert"]
+    private = {"name": "step", "acme": {"email": "a@example.org", "server": "https://ca.internal/acme/dir",
+                                        "caBundle": bundle, "http01": {}}}
+    graph = render("homelab", {"belen:certManager": {"issuers": [private, acme("le")]}})
+    spec = graph.obj("ClusterIssuer", "step").inputs()["spec"]
+    assert base64.b64decode(spec["acme"]["caBundle"]).decode() == bundle
+    strict_validate(ClusterIssuer, {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
+                                    "metadata": {"name": "step"}, "spec": spec})
+    assert "caBundle" not in graph.obj("ClusterIssuer", "le").inputs()["spec"]["acme"], "default: the system trust store"
+
+
 # -- certificates ------------------------------------------------------------------------------------------
 
 def test_ops_certificates_are_awaited_in_certificates_ops():
@@ -492,6 +504,10 @@ ERRORS = [
      "belen:acmeCredentials.other: names no issuer in belen:certManager.issuers — remove it or add issuer other"),
     (cm(acme(http01={"ingresClass": "traefik"})),
      "belen:certManager.issuers[0].acme.http01.ingresClass: unknown setting — did you mean 'ingressClass'?"),
+    (cm({"name": "le", "acme": {"email": "ops@example.com", "server": "https://ca.internal/dir", "http01": {},
+                                "caBundle": "not a pem"}}),
+     "belen:certManager.issuers[0].acme.caBundle: is not a PEM certificate (no BEGIN CERTIFICATE block) — paste the CA "
+     "certificate(s) of the ACME server as PEM text"),
     (cm(acme(http01={"ingressClass": "Traefik"})),
      "belen:certManager.issuers[0].acme.http01.ingressClass: 'Traefik' is not a valid Kubernetes name"),
     # issuers in general

@@ -204,6 +204,8 @@ ISSUER = obj("a ClusterIssuer: a name and exactly one of selfSigned, ca, acme", 
                        pattern=c.ACME_SERVER),
         "accountKeySecretName": text("the Secret (in cert-manager) the ACME account key is kept in",
                                      default_text="<name>-account-key", pattern=NAME),
+        "caBundle": text("the CA certificate(s) of a private ACME server's TLS certificate (PEM)",
+                         default_text="the system trust store"),
         "http01": obj("solve http01 challenges (give exactly one of http01, dns01)", {
             "ingressClass": text("the ingress class that serves the challenge", default=c.DEFAULT_INGRESS_CLASS,
                                  pattern=NAME),

@@ -10,7 +10,7 @@ from cryptography import x509
 
 from components.crypto import pem
 from components.settings.constants import DURATION, ISSUER_KINDS as KINDS, seconds
-from components.settings.reader import Node, Problems
+from components.settings.reader import Node, Problems, pem_certificates
 
 LETS_ENCRYPT = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
@@ -56,6 +56,7 @@ class AcmeIssuer:
     solver: Literal["http01", "dns01"]
     http01_ingress_class: str | None  # for http01
     cloudflare_api_token: str | None = field(default=None, repr=False)  # for dns01 (Cloudflare)
+    ca_bundle: str | None = None  # PEM: a private ACME server's CA; None: the system trust store
     kind: ClassVar[str] = "acme"
 
     @property
@@ -198,6 +199,8 @@ def _acme(name: str, node: Node, credentials: Node) -> AcmeIssuer:
     server = node.str("server", todo="set it to letsencrypt, letsencrypt-staging or the https URL of an ACME directory")
     account_key = node.str("accountKeySecretName",
                            todo="set it to a Secret name (cert-manager creates the account key in it)")
+    ca_bundle = node.str("caBundle", todo="paste the CA certificate(s) of the ACME server as PEM text",
+                         check=pem_certificates)
     solvers = [solver for solver in ("http01", "dns01") if solver in node.value]
     http01, dns01 = node.node("http01"), node.node("dns01")
     node.done()
@@ -226,6 +229,7 @@ def _acme(name: str, node: Node, credentials: Node) -> AcmeIssuer:
         solver=solver,
         http01_ingress_class=ingress_class if solver == "http01" else None,
         cloudflare_api_token=token,
+        ca_bundle=ca_bundle,
     )
 
 

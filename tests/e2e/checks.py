@@ -42,7 +42,7 @@ def is_ready(obj: dict | None) -> bool:
 
 def rendered_objects(stack: testbed.Stack) -> list[dict[str, str]]:
     """What the offline render of `stack` (its settings and secrets) declares: (kind, namespace, name)
-    of each object, and each release."""
+    of each object, and each release, with the Pulumi resource (`resource`) that declares it."""
     config = stack.program_config()
     secret_keys = {f"belen:{path.split('.')[0]}" for path in stack.secrets}
     run = mockrun.run_main(stack=stack.name, config={key: render.as_config_string(value) for key, value in config.items()},
@@ -51,22 +51,30 @@ def rendered_objects(stack: testbed.Stack) -> list[dict[str, str]]:
     for resource in run.resources:
         inputs = resource.inputs()
         if resource.type == "kubernetes:helm.sh/v3:Release":
-            objects.append({"kind": "HelmRelease", "namespace": inputs["namespace"], "name": inputs["name"]})
+            objects.append({"kind": "HelmRelease", "namespace": inputs["namespace"], "name": inputs["name"],
+                            "resource": resource.name})
         elif mockrun.api_version_kind(resource.type) and not resource.read:
             meta = inputs.get("metadata") or {}
-            objects.append({"kind": mockrun.api_version_kind(resource.type)[1],
+            objects.append({"kind": mockrun.api_version_kind(resource.type)[1], "resource": resource.name,
                             "namespace": meta.get("namespace", ""), "name": meta.get("name", mockrun.UNKNOWN)})
     return objects
 
 
-def exists(cluster: testbed.Cluster, obj: dict[str, str]) -> bool:
+def deployed_names(stack: testbed.Stack) -> dict[str, str]:
+    """Pulumi resource name → the object name the engine recorded in the stack's state (its outputs)."""
+    return {r["urn"].rsplit("::", 1)[1]: ((r.get("outputs") or {}).get("metadata") or {}).get("name", "")
+            for r in stack.state()["deployment"]["resources"]}
+
+
+def exists(cluster: testbed.Cluster, obj: dict[str, str], deployed: dict[str, str]) -> bool:
+    """The object is in the API server by its exact name; a name only the deployment computes (a key's
+    fingerprint) is the one the engine recorded for the declaring resource (`deployed_names`)."""
     if obj["kind"] == "HelmRelease":  # Helm's own record of an installed release
         releases = cluster.get("secrets", "-n", obj["namespace"], "-l", f"owner=helm,name={obj['name']},status=deployed")
         return bool(releases)
     namespace = ["-n", obj["namespace"]] if obj["namespace"] else []
-    if obj["name"] == mockrun.UNKNOWN:  # named after a value only the deployment computes (a key's fingerprint)
-        return bool(cluster.get(obj["kind"].lower(), *namespace))
-    return cluster.kubectl("get", obj["kind"].lower(), obj["name"], *namespace, check=False).returncode == 0
+    name = deployed.get(obj["resource"]) if obj["name"] == mockrun.UNKNOWN else obj["name"]
+    return bool(name) and cluster.kubectl("get", obj["kind"].lower(), name, *namespace, check=False).returncode == 0
 
 
 # --- the engine's event log ----------------------------------------------------------------------

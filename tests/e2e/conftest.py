@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import time
 import pytest
-import yaml
 
 from e2e import testbed
+from tests.e2e import report as facts
 from tests.e2e.drill_config import CLOUD, HOMELAB, cloud_config, drill_ca, gitops_repository, homelab_config
 
 REPORT = testbed.BUILD / "report.json"
@@ -28,6 +28,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario(name): the scenario's name in build/e2e/report.json")
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Restarts of host controllers are booked to the scenario running."""
+    marker = item.get_closest_marker("scenario")
+    testbed.SCENARIO["name"] = marker.args[0] if marker else item.name
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
@@ -38,6 +44,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     name = marker.args[0]
     if report.when == "setup" and report.passed:
         return  # the call phase reports
+    if report.when == "call" and report.passed and (unexplained := facts.unexplained(name)):
+        # A host controller that died (or would not start) with no known cause fails the scenario.
+        report.outcome = "failed"
+        report.longrepr = "E " + "\nE ".join(
+            f"{r.controller} {r.reason} ({r.at}), no known cause; its last lines: {' | '.join(r.last_lines)[-600:]}"
+            for r in unexplained)
     message = _notes.get(name, "") if report.passed else _short(report.longreprtext)
     _results.append({"name": name, "passed": report.passed, "seconds": round(call.duration, 1), "message": message})
 
@@ -87,6 +99,15 @@ def image_mirror(request: pytest.FixtureRequest, toolchain):
 
 
 @pytest.fixture(scope="session")
+def acme_server(request: pytest.FixtureRequest, toolchain):
+    """Pebble on 127.0.0.1 (e2e/pebble): the homelab's ACME ClusterIssuer registers with it."""
+    testbed.run([testbed.E2E / "pebble", "start"], log=testbed.BUILD / "logs" / "pebble.log")
+    yield
+    if not request.config.getoption("--keep"):
+        testbed.run([testbed.E2E / "pebble", "stop"], check=False)
+
+
+@pytest.fixture(scope="session")
 def fresh_cluster(request: pytest.FixtureRequest, toolchain):
     """fresh_cluster(name): a new empty cluster (a previous one of that name is deleted first), stopped
     at the end of the session unless --keep."""
@@ -119,7 +140,7 @@ def git():
 
 
 @pytest.fixture(scope="session")
-def homelab(fresh_cluster, project, charts, git) -> testbed.Stack:
+def homelab(fresh_cluster, project, charts, git, acme_server) -> testbed.Stack:
     """The primary (and ops-like publisher of its certificate)."""
     cluster = fresh_cluster("homelab")
     stack = testbed.Stack(HOMELAB, cluster)
@@ -146,77 +167,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps({
         "scenarios": _results,
-        "components": _components(),
-        "toolchain": _toolchain(),
+        "components": facts.components(),
+        "limits": facts.LIMITS,
+        "restarts": facts.restarts(),
+        "toolchain": facts.toolchain(),
         "recovery_seconds": _figures.get("recovery_seconds"),
         **{key: value for key, value in _figures.items() if key != "recovery_seconds"},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }, indent=2) + "\n")
-
-
-def _toolchain() -> dict[str, dict]:
-    try:
-        directory = testbed.bin_dir()
-    except Exception:  # noqa: BLE001 - the report is written whatever happened
-        return {}
-    found: dict[str, dict] = {}
-    for path in sorted(directory.glob("*.json")):
-        found[path.stem] = json.loads(path.read_text())
-    for path in sorted(directory.glob("*.unavailable")):
-        found[path.stem] = {"module": None, "version": None, "cold_build_seconds": None,
-                            "unavailable": path.read_text().strip()}
-    return found
-
-
-def _pins() -> dict[str, str]:
-    lines = (testbed.E2E / "pins.env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
-
-
-def _chart(key: str, module: str, version: str) -> str:
-    """`real <module>@<version>`, with the chart's own version when it differs."""
-    chart_yaml = testbed.BUILD / "charts" / key / "Chart.yaml"
-    chart = ""
-    if chart_yaml.exists():
-        chart_version = str(yaml.safe_load(chart_yaml.read_text())["version"])
-        chart = f" (chart {chart_version})" if chart_version != version else ""
-    return f"real {module}@{version}{chart}"
-
-
-def _components() -> list[dict[str, str]]:
-    """What runs for real on the test bed and what is a stand-in (see docs/drill.md): `controller` is
-    "real" (built from `module`), "stand-in" or "none"; `chart` is the real chart's module, "stand-in" or "none"."""
-    pins = _pins()
-
-    def real(module: str, pin: str, how: str = "") -> dict[str, str]:
-        return {"controller": "real", "module": f"{module}@{pins[pin]}", **({"how": how} if how else {})}
-
-    return [
-        {"name": "sealed-secrets", **real("github.com/bitnami/sealed-secrets", "SEALED_SECRETS_VERSION"),
-         "chart": _chart("sealedSecrets", "github.com/bitnami/sealed-secrets", pins["SEALED_SECRETS_VERSION"])},
-        {"name": "cert-manager", "controller": "stand-in", "how": "e2e/cert_manager_standin.py: selfSigned and CA issuers",
-         "chart": _chart("certManager", "github.com/cert-manager/cert-manager", pins["CERT_MANAGER_VERSION"])},
-        {"name": "external-secrets",
-         **real("github.com/external-secrets/external-secrets", "ESO_CONTROLLER_VERSION",
-                "e2e/eso: the module's manager and reconcilers, fake and kubernetes providers; no webhook"),
-         "chart": _chart("externalSecrets", "github.com/external-secrets/external-secrets",
-                         pins["EXTERNAL_SECRETS_VERSION"])},
-        {"name": "traefik", "chart": "none", "controller": "none"},
-        {"name": "flux-operator",
-         **real("github.com/controlplaneio-fluxcd/flux-operator", "FLUX_OPERATOR_VERSION",
-                "pulls Flux's manifests artifact from the loopback image mirror"),
-         # The chart repository is not served: packed from the operator module's install manifests.
-         "chart": "stand-in"},
-        # Installed by the operator (kwok fakes those pods); the real ones run as host processes on their
-        # Deployments' ServiceAccounts.
-        {"name": "flux source-controller", "chart": "none",
-         **real("github.com/fluxcd/source-controller", "FLUX_SOURCE_CONTROLLER_VERSION")},
-        {"name": "flux kustomize-controller", "chart": "none",
-         **real("github.com/fluxcd/kustomize-controller", "FLUX_KUSTOMIZE_CONTROLLER_VERSION")},
-        {"name": "image mirror", "chart": "none",
-         **real("github.com/google/go-containerregistry", "GO_CONTAINERREGISTRY_VERSION", "crane registry serve")},
-        # kwok fakes nodes and kubelets: pods are scheduled and marked Ready, no container runs.
-        {"name": "kwok (nodes and pods)", "chart": "none", "controller": "stand-in"},
-        # Its module is not served: e2e/langhost runs the SDK's own pulumi-language-python-exec.
-        {"name": "pulumi language host (python)", "chart": "none", "controller": "stand-in"},
-    ]

@@ -29,6 +29,16 @@ SEALED = {
 FROM_STORE = ("greeting", {"greeting": "hello from the drill"})
 
 
+ACME_ISSUER = "pebble"
+
+
+def acme_server() -> dict[str, str]:
+    """The session's ACME server (conftest starts e2e/pebble): `{directory, caBundle}`, its directory URL
+    and the test CA its TLS certificate chains to."""
+    folder = testbed.BUILD / "pebble"
+    return {"directory": (folder / "directory").read_text().strip(), "caBundle": (folder / "ca.pem").read_text()}
+
+
 def mirror() -> str:
     """The session's loopback image mirror (conftest starts it): every stack's belen:images.registry,
     as in an air-gapped cluster — the Flux Operator pulls Flux's manifests artifact from it."""
@@ -71,6 +81,10 @@ def homelab_config(charts: dict, git_url: str, api_server: dict[str, str]) -> di
     # The published certificate comes from a CA whose key pair is a secret setting (belen:caKeyPair.drill-ca,
     # set with `pulumi config set --secret --path` as README tells users).
     config["belen:certManager"]["issuers"].append({"name": "drill-ca", "ca": {}})
+    # A private ACME server, as a user of step-ca or a company CA has: Pebble, with belen's acme.caBundle.
+    acme = acme_server()
+    config["belen:certManager"]["issuers"].append({"name": ACME_ISSUER, "acme": {
+        "email": "drill@belen.test", "server": acme["directory"], "caBundle": acme["caBundle"], "http01": {}}})
     config["belen:certManager"]["certificates"].append(
         {"name": "drill", "namespace": CERTS, "dnsNames": ["apps.drill.test"], "issuer": "drill-ca"})
     return {**config, "belen:tls": {"publish": ["drill"], "readers": {"cloud": ["drill"]}, "apiServer": api_server}}

@@ -105,7 +105,6 @@ def run_polled(cmd: list[Any], cluster: testbed.Cluster, log: Path) -> None:
 def time_script(way: str, script: Path, cluster: testbed.Cluster) -> Run:
     """A script from its start to the last SealedSecret from Git open, on a fresh `cluster`; its
     floor through the render's graph (the render beside the script's folder)."""
-    cluster.start_standins()
     with LoadSampler() as load:
         started = time.monotonic()
         run_polled(["bash", script], cluster, testbed.BUILD / "logs" / f"{script.stem}-{cluster.name}.log")
@@ -119,7 +118,6 @@ def time_script(way: str, script: Path, cluster: testbed.Cluster) -> Run:
 def time_belen(stack: testbed.Stack) -> Run:
     """`pulumi up` from its start to the last SealedSecret from Git open, its floor through the
     state's graph, and the breakdown."""
-    stack.cluster.start_standins()
     with LoadSampler() as load:
         started_at, started = time.time(), time.monotonic()
         up = stack.up(*RECOVERY_UP)

@@ -9,24 +9,25 @@ import time
 
 import pytest
 
+from components.crypto import sealing
 from e2e import testbed
-from tests.e2e.checks import (KEY_LABEL, EventLog, assert_no_plaintext_in_state, exists, is_ready,
-                              kubeconfig_client_key, named, one, opened, pod_template_images, rendered_objects,
-                              request_reconcile, seal_all, wait_opened)
-from tests.e2e.drill_config import APPS, FROM_STORE, sealed_secrets_file
+from tests.e2e.checks import (KEY_LABEL, EventLog, assert_no_plaintext_in_state, condition, deployed_names, exists,
+                              is_ready, kubeconfig_client_key, named, one, opened, pod_template_images,
+                              rendered_objects, request_reconcile, seal_all, wait_opened)
+from tests.e2e.drill_config import ACME_ISSUER, APPS, FROM_STORE, acme_server, sealed_secrets_file
 from tests.e2e.ordering import assert_platform_order
 
 state: dict = {}
 
 
 @pytest.mark.scenario("1-primary")
-def test_primary(homelab: testbed.Stack, note):
+def test_primary(homelab: testbed.Stack, figures, note):
     cluster = homelab.cluster
-    cluster.start_standins()
     up = homelab.up()  # starts the real controllers as their workloads appear
 
     declared = rendered_objects(homelab)
-    missing = [obj for obj in declared if not exists(cluster, obj)]
+    deployed = deployed_names(homelab)
+    missing = [obj for obj in declared if not exists(cluster, obj, deployed)]
     assert not missing, f"declared by the offline render but absent from the API server: {missing}"
 
     keys = cluster.sealing_keys()
@@ -37,18 +38,40 @@ def test_primary(homelab: testbed.Stack, note):
     deployment = one(cluster.get("deployments", "-A", "-l", "app.kubernetes.io/name=sealed-secrets"))
     assert key["metadata"]["creationTimestamp"] <= deployment["metadata"]["creationTimestamp"]
 
-    assert "Searching for existing private keys" in cluster.controller_log()
     time.sleep(3)  # a controller that found no key would mint one at start
     after = cluster.sealing_keys()
     assert [k["metadata"]["name"] for k in after] == [key["metadata"]["name"]], \
         f"the real controller minted a key: {[k['metadata']['name'] for k in after]}"
     state["fingerprints"] = homelab.output("sealingKeyFingerprints")
+    # The key the controller loaded at its last start is belen's: the Secret named after the fingerprint
+    # belen outputs, which is the fingerprint of the certificate in that Secret.
+    (fingerprint,) = state["fingerprints"]
+    assert sealing.certificate_facts(testbed.decode(key)["tls.crt"])[0] == fingerprint
+    loaded = [line for line in testbed.last_run(cluster.controller_log()).splitlines() if "registered private key" in line]
+    assert loaded and all(f"secretname={sealing.secret_name_of(fingerprint)}" in line for line in loaded), loaded
+    issuer = acme_issuer(cluster)
+    figures["acme_issuer"] = issuer
     assert_no_plaintext_in_state([testbed.decode(key)["tls.key"], kubeconfig_client_key(cluster),
                                   homelab.secrets["caKeyPair.drill-ca.key"]])
     note(f"{len(declared)} rendered objects present; key {key['metadata']['name']} created before the "
          "controller, stores after the ESO release, Kustomizations after the platform (engine event log); the "
-         "real controller minted none; neither the key, the kubeconfig nor the CA key set with `config set --secret "
-         "--path` is in the state in plain text")
+         f"real controller loaded it ({fingerprint[:16]}…) and minted none; the real cert-manager controller made "
+         f"every issuer Ready, ACME issuer {ACME_ISSUER} by registering account {issuer['account']} with Pebble; "
+         "neither the key, the kubeconfig nor the CA key set with `config set --secret --path` is in the state in "
+         "plain text")
+
+
+def acme_issuer(cluster: testbed.Cluster) -> dict:
+    """The ACME ClusterIssuer as the real cert-manager controller left it: Ready because it registered an
+    account with the drill's Pebble (the account URL is on Pebble's address)."""
+    issuer = one(cluster.get("clusterissuers.cert-manager.io", "--field-selector", f"metadata.name={ACME_ISSUER}"))
+    ready = condition(issuer)
+    account = (issuer.get("status") or {}).get("acme", {}).get("uri", "")
+    server = acme_server()["directory"]
+    assert is_ready(issuer) and ready.get("reason") == "ACMEAccountRegistered", issuer.get("status")
+    assert account.startswith(server.removesuffix("/dir") + "/"), (account, server)
+    return {"name": ACME_ISSUER, "server": server, "ready": True, "reason": ready["reason"],
+            "message": ready.get("message"), "account": account}
 
 
 @pytest.mark.scenario("2-seal")
@@ -65,7 +88,6 @@ def test_seal(homelab: testbed.Stack, git: testbed.GitServer, note):
 @pytest.mark.scenario("3-replica")
 def test_replica(cloud: testbed.Stack, note):
     cluster = cloud.cluster
-    cluster.start_standins()
     started = time.monotonic()
     up = cloud.up()
     wait_opened(cluster)  # from Git, through the replica's Flux and sealed-secrets controller

@@ -1,10 +1,12 @@
 """Certificates from ops to the environments, for real: through a StackReference at each `up`
 (8-tls), the least-privilege reader on the real API server (10-tls-readers), continuously through the
 real ESO controller with no `up` on the replica (11-continuous-tls), and cert-manager's refusal of a
-Certificate whose issuer is gone (14-missing-issuer)."""
+Certificate whose issuer is gone (14-missing-issuer): every certificate issued and re-issued by the real
+cert-manager controller."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -17,7 +19,7 @@ from tests.e2e.checks import condition, is_ready, named, tls_data
 from tests.e2e.drill_config import APPS, CERTS, HOMELAB, cloud_config, homelab_config
 
 CONTINUOUS_STORE = "belen-tls-mirror"
-STANDIN_REASON = "BelenTestBedStandIn"
+CERTIFICATES = "certificates.cert-manager.io"
 
 
 def issued(homelab: testbed.Stack) -> dict[str, bytes]:
@@ -28,12 +30,34 @@ def mirrored(cloud: testbed.Stack) -> dict[str, bytes]:
     return tls_data(cloud.cluster, APPS, "drill-tls")
 
 
+def renew(cluster: testbed.Cluster, namespace: str, name: str) -> None:
+    """What `cmctl renew` does (cmctl's renewCertificate): set the Certificate's Issuing condition to True,
+    reason ManuallyTriggered, and update its status; cert-manager's controllers then issue it anew."""
+    certificate = named(cluster, CERTIFICATES, namespace, name)
+    status = certificate.setdefault("status", {})
+    conditions = [c for c in status.get("conditions") or [] if c["type"] != "Issuing"]
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status["conditions"] = [*conditions, {
+        "type": "Issuing", "status": "True", "reason": "ManuallyTriggered",
+        "message": "Certificate re-issuance manually triggered", "lastTransitionTime": now,
+        "observedGeneration": certificate["metadata"]["generation"]}]
+    # UpdateStatus: a PUT of the status subresource, refused if the object changed since it was read.
+    cluster.kubectl("replace", "--subresource=status", "-f", "-", stdin=json.dumps(certificate))
+
+
 def reissue(homelab: testbed.Stack) -> dict[str, bytes]:
-    """cert-manager renews the certificate in ops (the stand-in re-issues on request): the new bytes."""
+    """cert-manager renews the certificate in ops, asked as `cmctl renew` asks: the new bytes, once the
+    Certificate is Ready again at the next revision."""
     before = issued(homelab)
-    homelab.cluster.reissue_file.write_text("drill\n")
-    return testbed.wait_for("the certificate to be re-issued in ops",
-                            lambda: (now := issued(homelab)) != before and now, timeout=30)
+    revision = named(homelab.cluster, CERTIFICATES, CERTS, "drill")["status"]["revision"]
+    renew(homelab.cluster, CERTS, "drill")
+
+    def renewed():
+        certificate = named(homelab.cluster, CERTIFICATES, CERTS, "drill")
+        done = is_ready(certificate) and certificate["status"].get("revision") == revision + 1
+        return done and (now := issued(homelab)) != before and now
+
+    return homelab.cluster.wait_for("cert-manager to re-issue the certificate in ops", renewed, timeout=60)
 
 
 @pytest.mark.scenario("8-tls")
@@ -57,8 +81,9 @@ def test_tls(homelab: testbed.Stack, cloud: testbed.Stack, charts, git: testbed.
     assert expected in result.output and "Traceback" not in result.output, result.output[-3000:]
     now = named(cloud.cluster, "secrets", APPS, "drill-tls")
     assert now["metadata"]["resourceVersion"] == kept["metadata"]["resourceVersion"]
-    note("ops → dev through a real StackReference: the mirrored Secret's bytes equal the issued ones; a "
-         "re-issue reached dev at its next `up`; a certificate ops does not publish failed dev's `up` with "
+    note("ops → dev through a real StackReference: the mirrored Secret's bytes equal the ones cert-manager issued; "
+         "a re-issue (`cmctl renew`'s status update) reached dev at its next `up`; a certificate ops does not publish "
+         "failed dev's `up` with "
          f"\"{expected}…\" and left the mirror untouched")
 
 
@@ -95,11 +120,12 @@ def test_continuous_tls(homelab: testbed.Stack, cloud: testbed.Stack, charts, gi
     cloud.up()
     store = next(s for s in cloud.cluster.get("clustersecretstores.external-secrets.io")
                  if s["metadata"]["name"] == CONTINUOUS_STORE)
-    assert is_ready(store) and condition(store).get("reason") != STANDIN_REASON, store.get("status")
+    # ESO's own verdict on the store: it validated the reader's server, CA and token.
+    assert is_ready(store) and condition(store).get("reason") == "Valid", store.get("status")
     assert mirrored(cloud) == issued(homelab), "the replica's Secret differs from the one issued in ops"
 
     # Renewal in ops, then ops' `up` (it publishes the new certificate's facts); the replica is left alone.
-    replica_ups = cloud.ups
+    replica_updates = updates(cloud)
     renewed = reissue(homelab)
     started = time.monotonic()
     ops: dict[str, testbed.Up] = {}
@@ -110,7 +136,7 @@ def test_continuous_tls(homelab: testbed.Stack, cloud: testbed.Stack, charts, gi
     figures["tls_propagation_seconds"] = round(time.monotonic() - started, 1)
     ops_up.join()
     assert ops["up"].returncode == 0, ops["up"].output[-3000:]
-    assert cloud.ups == replica_ups
+    assert updates(cloud) == replica_updates, "the replica's stack was updated meanwhile (pulumi stack history)"
     # ESO reads at each refreshInterval (10 s), from its last sync: within one interval, and a little.
     assert figures["tls_propagation_seconds"] <= 10 + 5, figures["tls_propagation_seconds"]
 
@@ -139,10 +165,15 @@ def test_continuous_tls(homelab: testbed.Stack, cloud: testbed.Stack, charts, gi
          f"({refusal.get('reason')}; event: {forbidden[0][forbidden[0].find('secrets'):][:150]}) and wrote nothing")
 
 
+def updates(stack: testbed.Stack) -> int:
+    """How many updates the engine recorded for the stack (`pulumi stack history`)."""
+    return len(json.loads(stack.pulumi("stack", "history", "--json").stdout))
+
+
 @pytest.mark.scenario("14-missing-issuer")
 def test_missing_issuer(homelab: testbed.Stack, charts, git: testbed.GitServer, note):
-    """The cert-manager stand-in issues nothing for a Certificate whose ClusterIssuer is gone, as
-    cert-manager does; belen's `up` fails once the awaited timeout passes."""
+    """The real cert-manager controller issues nothing for a Certificate whose ClusterIssuer is gone;
+    belen's `up` fails once the awaited timeout passes."""
     homelab.cluster.kubectl("delete", "clusterissuer", "selfsigned")
     config = homelab_config(charts, git.url, homelab.cluster.api_server())
     manager = config["belen:certManager"]
@@ -150,8 +181,10 @@ def test_missing_issuer(homelab: testbed.Stack, charts, git: testbed.GitServer, 
                                                           "dnsNames": ["orphan.drill.test"], "issuer": "selfsigned"}]
     homelab.configure(config)
     result = homelab.up(check=False)
-    certificate = named(homelab.cluster, "certificates.cert-manager.io", CERTS, "orphan")
+    certificate = named(homelab.cluster, CERTIFICATES, CERTS, "orphan")
     written = named(homelab.cluster, "secrets", CERTS, "orphan-tls")
+    requests = [r for r in homelab.cluster.get("certificaterequests.cert-manager.io", "-n", CERTS)
+                if (r["metadata"].get("annotations") or {}).get("cert-manager.io/certificate-name") == "orphan"]
     # Back as it was: the refresh sees the issuer gone, the `up` creates it again and drops the orphan
     # (whose Secret, issued once the issuer is back, stays as cert-manager leaves it: removed here).
     homelab.configure(homelab_config(charts, git.url, homelab.cluster.api_server()))
@@ -165,7 +198,12 @@ def test_missing_issuer(homelab: testbed.Stack, charts, git: testbed.GitServer, 
     assert lines and "Traceback" not in result.output, result.output[-3000:]
     assert "Resource has condition Ready=False (want True)" in result.output
     assert certificate and not is_ready(certificate), certificate
-    assert written is None, "the stand-in issued a Certificate whose issuer is gone"
+    assert written is None, "cert-manager issued a Certificate whose issuer is gone"
+    # cert-manager's own reason, on the request it made: the issuer is not found.
+    pending = [condition(r) for r in requests]
+    assert pending and all(c.get("reason") == "Pending" and 'Referenced "ClusterIssuer" not found' in c.get("message", "")
+                           for c in pending), pending
     note(f"a Certificate naming a ClusterIssuer deleted from the cluster stayed not Ready "
-         f"({condition(certificate).get('reason')}), no Secret was written, and belen's `up` failed after the "
-         f"60 s wait: {lines[0].strip().replace('* resource ', '')[-220:]}")
+         f"({condition(certificate).get('reason')}; its CertificateRequest: {pending[0]['message'][:120]}), no Secret "
+         f"was written, and belen's `up` failed after the 60 s wait: "
+         f"{lines[0].strip().replace('* resource ', '')[-220:]}")

@@ -27,7 +27,6 @@ def test_disaster(homelab: testbed.Stack, fresh_cluster, charts, git: testbed.Gi
     replica = testbed.Stack(REPLICA, fresh_cluster("replica"))
     replica.configure(cloud_config(charts, git.url, cluster="replica"))
     replica.init()
-    replica.cluster.start_standins()
     started = time.monotonic()
     up = replica.up(*RECOVERY_UP)
     wait_opened(replica.cluster)

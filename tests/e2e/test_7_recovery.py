@@ -29,7 +29,6 @@ def dead_homelab(homelab: testbed.Stack, git: testbed.GitServer) -> None:
     """After test_5 the homelab is dead and its SealedSecrets are in Git. Run alone, this theme makes
     that so first: the homelab's `up`, its SealedSecrets to Git, then its cluster deleted."""
     if homelab.ups == 0:
-        homelab.cluster.start_standins()
         homelab.up()
         git.commit(sealed_secrets_file(seal_all(homelab.output("sealingCertificate"))), "SealedSecrets")
         request_reconcile(homelab.cluster)

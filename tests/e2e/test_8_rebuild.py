@@ -65,7 +65,6 @@ def test_primary_rebuilt(fresh_cluster, project, charts, git, note):
     stack = testbed.Stack(STACK, cluster)
     stack.configure(rebuild_config(charts, git.url, 2))
     stack.init()
-    cluster.start_standins()
     git.commit({f"{FOLDER}/namespace.yaml": yaml.safe_dump(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APPS}})}, f"{NAME}: the apps namespace")
     stack.up()
@@ -118,7 +117,6 @@ def test_primary_rebuilt(fresh_cluster, project, charts, git, note):
     # The cluster is deleted and created anew; the same stack's `up` restores exactly the same keys.
     cluster.down()
     cluster.up()
-    cluster.start_standins()
     assert not cluster.sealing_keys()
     stack.pulumi("config", "set", "--secret", "belen:kubeconfig", stdin=cluster.kubeconfig.read_text())
     stack.up()
