@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.crypto import sealing
-from components.errors import SettingsError
+from components.errors import SettingsError, ValueCheckError
 from components.settings import Settings
 from components.settings.sealed_secrets import RETIRE, SealedSecretsSettings
 
@@ -113,11 +113,16 @@ def held_generated_keys() -> dict[str, object]:
     finished (a first `up`) has none that count: its key, if any, was never given to a controller.
     """
     stack = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    # A stack that never finished an update has no outputs, and maybe no state at all, which the engine's
-    # resource read does not survive (v3.274 dereferences the missing snapshot): outputs first.
-    if not (pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack}).value or {}).get("outputs"):
-        return {}
-    resources = pulumi.runtime.invoke(READ_STACK_RESOURCES, {"stackName": stack}).value or {}
+    try:
+        # A stack that never finished an update has no outputs, and maybe no state at all, which the engine's
+        # resource read does not survive (v3.274 dereferences the missing snapshot): outputs first.
+        if not (pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack}).value or {}).get("outputs"):
+            return {}
+        resources = pulumi.runtime.invoke(READ_STACK_RESOURCES, {"stackName": stack}).value or {}
+    except Exception as exc:  # noqa: BLE001 - whatever the backend answered, one line and nothing registered
+        raise ValueCheckError([f"belen could not read stack {stack}'s state from its backend, which it checks "
+                               f"before anything registers so that no sealing key is dropped ({exc}) — check "
+                               "`pulumi stack export` works, then run the command again"]) from None
     return {urn.rsplit("::", 1)[-1]: (entry.get("outputs") or {}).get("cert")
             for urn, entry in (resources.get("outputs") or {}).items()
             if isinstance(entry, dict) and entry.get("type") == GENERATED_KEY_TYPE}

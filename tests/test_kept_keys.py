@@ -133,3 +133,23 @@ def test_the_same_generation_over_the_state_goes_on(monkeypatch):
 def test_a_stack_whose_updates_never_finished_is_not_read_further(monkeypatch):
     run, _ = run_homelab(monkeypatch, state_of(held(1, 2), outputs=False), generation=1)
     assert isinstance(run, mockrun.Run), "no outputs: the engine's resource read is not asked (it fails on no state)"
+
+
+def test_a_backend_that_cannot_be_read_is_one_line(monkeypatch):
+    import pulumi
+
+    from components.errors import ValueCheckError
+    from components.kept_keys import held_generated_keys
+
+    def refused(*_args, **_kwargs):
+        raise Exception("invoke of pulumi:pulumi:readStackOutputs failed: unauthorized")
+
+    monkeypatch.setattr(pulumi.runtime, "invoke", refused)
+    monkeypatch.setattr(pulumi, "get_organization", lambda: "organization")
+    monkeypatch.setattr(pulumi, "get_project", lambda: "belen")
+    monkeypatch.setattr(pulumi, "get_stack", lambda: "homelab")
+    with pytest.raises(ValueCheckError) as caught:
+        held_generated_keys()
+    [line] = caught.value.lines
+    assert line.startswith("belen could not read stack organization/belen/homelab's state from its backend")
+    assert "unauthorized" in line and line.endswith("then run the command again")
