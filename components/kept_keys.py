@@ -11,6 +11,7 @@ settings register. Pure but for `held_generated_keys`, which asks the engine for
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -113,19 +114,31 @@ def held_generated_keys() -> dict[str, object]:
     finished (a first `up`) has none that count: its key, if any, was never given to a controller.
     """
     stack = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    try:
-        # A stack that never finished an update has no outputs, and maybe no state at all, which the engine's
-        # resource read does not survive (v3.274 dereferences the missing snapshot): outputs first.
-        if not (pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack}).value or {}).get("outputs"):
-            return {}
-        resources = pulumi.runtime.invoke(READ_STACK_RESOURCES, {"stackName": stack}).value or {}
-    except Exception as exc:  # noqa: BLE001 - whatever the backend answered, one line and nothing registered
-        raise ValueCheckError([f"belen could not read stack {stack}'s state from its backend, which it checks "
-                               f"before anything registers so that no sealing key is dropped ({exc}) — check "
-                               "`pulumi stack export` works, then run the command again"]) from None
+    # A stack that never finished an update has no outputs, and maybe no state at all, which the engine's
+    # resource read does not survive (v3.274 dereferences the missing snapshot): outputs first.
+    if not (_read_state(READ_STACK_OUTPUTS, {"name": stack}, stack) or {}).get("outputs"):
+        return {}
+    resources = _read_state(READ_STACK_RESOURCES, {"stackName": stack}, stack) or {}
     return {urn.rsplit("::", 1)[-1]: (entry.get("outputs") or {}).get("cert")
             for urn, entry in (resources.get("outputs") or {}).items()
             if isinstance(entry, dict) and entry.get("type") == GENERATED_KEY_TYPE}
+
+
+def _read_state(function: str, args: dict[str, str], stack: str, attempts: int = 10) -> dict | None:
+    """One of the engine's stack reads. The file backend rewrites the checkpoint's metadata in place while
+    the update saves its first step (gocloud fileblob), and a read that meets it half-written fails with
+    "failed to load checkpoint: EOF": read again. Anything else, or a read that keeps failing, is one line."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return pulumi.runtime.invoke(function, args).value
+        except Exception as exc:  # noqa: BLE001 - whatever the backend answered, one line and nothing registered
+            if "failed to load checkpoint" in str(exc) and attempt < attempts:
+                time.sleep(0.1 * attempt)
+                continue
+            raise ValueCheckError([f"belen could not read stack {stack}'s state from its backend, which it checks "
+                                   f"before anything registers so that no sealing key is dropped ({exc}) — check "
+                                   "`pulumi stack export` works, then run the command again"]) from None
+    return None
 
 
 def refuse_dropped_keys(settings: Settings, held: dict[str, object]) -> None:

@@ -153,3 +153,31 @@ def test_a_backend_that_cannot_be_read_is_one_line(monkeypatch):
     [line] = caught.value.lines
     assert line.startswith("belen could not read stack organization/belen/homelab's state from its backend")
     assert "unauthorized" in line and line.endswith("then run the command again")
+
+
+def test_a_checkpoint_met_half_written_is_read_again(monkeypatch):
+    """The file backend rewrites the checkpoint's metadata in place while an update saves a step."""
+    import pulumi
+
+    from components import kept_keys
+
+    half_written = Exception("invoke of pulumi:pulumi:readStackOutputs failed: failed to load checkpoint: EOF")
+    calls: list[str] = []
+
+    class Result:
+        def __init__(self, value):
+            self.value = value
+
+    def invoke(function, _args):
+        calls.append(function)
+        if len(calls) == 1:
+            raise half_written
+        return Result({"outputs": {}} if function == kept_keys.READ_STACK_OUTPUTS else {})
+
+    monkeypatch.setattr(pulumi.runtime, "invoke", invoke)
+    monkeypatch.setattr(kept_keys.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(pulumi, "get_organization", lambda: "organization")
+    monkeypatch.setattr(pulumi, "get_project", lambda: "belen")
+    monkeypatch.setattr(pulumi, "get_stack", lambda: "homelab")
+    assert kept_keys.held_generated_keys() == {}
+    assert calls == [kept_keys.READ_STACK_OUTPUTS, kept_keys.READ_STACK_OUTPUTS]
