@@ -2,9 +2,9 @@
 
 A generated key exists only in the Pulumi state (and in the clusters it was given to): whatever the
 program stops registering, the engine deletes from the state, and every SealedSecret sealed with that
-key is lost with it. `protect` makes the engine refuse such a delete, but only while the update runs,
-after the rest of the plan (a renamed key's replacement included) was carried out. belen's line comes
-first: before any resource registers, the keys in the previous state are compared with the ones these
+key is lost with it. `protect` makes the engine refuse such a delete: in a preview, or, under
+`up --skip-preview` (the recovery runbook's), only when it reaches the delete, after the rest of the plan
+(a renamed key's new key included) was carried out. belen's line comes first: before any resource registers, the keys in the previous state are compared with the ones these
 settings register. Pure but for `held_generated_keys`, which asks the engine for the previous state.
 """
 
@@ -128,17 +128,17 @@ def _read_state(function: str, args: dict[str, str], stack: str, attempts: int =
     """One of the engine's stack reads. The file backend rewrites the checkpoint's metadata in place while
     the update saves its first step (gocloud fileblob), and a read that meets it half-written fails with
     "failed to load checkpoint: EOF": read again. Anything else, or a read that keeps failing, is one line."""
-    for attempt in range(1, attempts + 1):
+    attempt = 1
+    while True:
         try:
             return pulumi.runtime.invoke(function, args).value
         except Exception as exc:  # noqa: BLE001 - whatever the backend answered, one line and nothing registered
-            if "failed to load checkpoint" in str(exc) and attempt < attempts:
-                time.sleep(0.1 * attempt)
-                continue
-            raise ValueCheckError([f"belen could not read stack {stack}'s state from its backend, which it checks "
-                                   f"before anything registers so that no sealing key is dropped ({exc}) — check "
-                                   "`pulumi stack export` works, then run the command again"]) from None
-    return None
+            if "failed to load checkpoint" not in str(exc) or attempt == attempts:
+                raise ValueCheckError([f"belen could not read stack {stack}'s state from its backend, which it "
+                                       f"checks before anything registers so that no sealing key is dropped ({exc}) "
+                                       "— check `pulumi stack export` works, then run the command again"]) from None
+        time.sleep(0.1 * attempt)
+        attempt += 1
 
 
 def refuse_dropped_keys(settings: Settings, held: dict[str, object]) -> None:
