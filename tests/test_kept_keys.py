@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.crypto import sealing
 from components.errors import SettingsError
 from components.kept_keys import GENERATED_KEY_TYPE, dropped_key_lines, registered_key_names
 from components.settings import StackConfig, load_settings
@@ -18,7 +19,6 @@ BASE = "homelab-sealed-secrets-generated-key"
 
 
 def fp(pair) -> str:
-    from components.crypto import sealing
     return sealing.certificate_facts(pair["cert"])[0]
 
 

@@ -19,6 +19,7 @@ import yaml
 from pyrage import x25519
 
 from components.crypto import sealing
+from components.kept_keys import GENERATED_KEY_TYPE
 from e2e import testbed
 from tests.e2e.checks import request_reconcile, seal_all, wait_opened
 from tests.e2e.drill_config import APPS, faults_config
@@ -26,7 +27,6 @@ from tests.e2e.drill_config import APPS, faults_config
 NAME = "rebuild"
 STACK = "drill-rebuild"
 FOLDER = f"clusters/{NAME}"
-GENERATED_KEY = "pulumi-python:dynamic/belen:GeneratedSealingKey"
 LOWERED = "belen:sealedSecrets.keyGeneration: is 1, lower than this stack's generation 2"
 PROTECTED = "because it is protected"
 
@@ -44,7 +44,7 @@ def key_secrets(cluster: testbed.Cluster) -> dict[str, dict[str, str]]:
 def held_keys(stack: testbed.Stack) -> list[str]:
     """The generated keys in the stack's state: their resource names."""
     return sorted(r["urn"].rsplit("::", 1)[1] for r in stack.state()["deployment"].get("resources") or []
-                  if r["type"] == GENERATED_KEY)
+                  if r["type"] == GENERATED_KEY_TYPE)
 
 
 def state_file(stack: testbed.Stack):
