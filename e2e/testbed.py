@@ -568,16 +568,17 @@ class Stack:
         self.pulumi("config", "set", "--secret", "--path", f"belen:{path}", stdin=value)
         self.secrets[path] = value
 
-    def up_command(self, *args: str) -> tuple[list[str], Path]:
-        """The command line of this stack's next `pulumi up`, and the engine event log it writes."""
+    def up_command(self, *args: str, diff: bool = True) -> tuple[list[str], Path]:
+        """The command line of this stack's next `pulumi up`, and the engine event log it writes;
+        `diff`: every resource's details in the log (a user's runbook command shows none)."""
         self.ups += 1
         events = BUILD / "logs" / f"events-{self.name}-{self.ups}.jsonl"
-        return ["pulumi", "up", "--yes", "--diff", "--event-log", str(events), *args, "--stack", self.name,
-                "--non-interactive"], events
+        return ["pulumi", "up", "--yes", *(("--diff",) if diff else ()), "--event-log", str(events), *args,
+                "--stack", self.name, "--non-interactive"], events
 
-    def up(self, *args: str, check: bool = True) -> Up:
+    def up(self, *args: str, check: bool = True, diff: bool = True) -> Up:
         """`pulumi up` with its event log, the host processes started as their workloads appear."""
-        cmd, events = self.up_command(*args)
+        cmd, events = self.up_command(*args, diff=diff)
         start = self.log.stat().st_size if self.log.exists() else 0
         returncode = self.cluster.run_as_kubelet(cmd, self.log, cwd=PROJECT)
         with self.log.open() as log:
@@ -600,4 +601,7 @@ def decode(secret: dict) -> dict[str, str]:
 
 
 def read_events(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The engine's event log, an event a line; a last line still being written (the `up` runs) is left out."""
+    text = path.read_text() if path.exists() else ""
+    lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+    return [json.loads(line) for line in lines if line.strip()]

@@ -12,7 +12,7 @@ from e2e import testbed
 from tests.e2e.checks import EventLog, assert_whole, wait_opened
 from tests.e2e.drill_config import REPLICA, cloud_config
 from tests.e2e.ordering import assert_platform_order
-from tests.e2e.recovery import RECOVERY_UP
+from tests.e2e.recovery import runbook_up
 
 state: dict = {}
 
@@ -28,7 +28,7 @@ def test_disaster(homelab: testbed.Stack, fresh_cluster, charts, git: testbed.Gi
     replica.configure(cloud_config(charts, git.url, cluster="replica"))
     replica.init()
     started = time.monotonic()
-    up = replica.up(*RECOVERY_UP)
+    up = runbook_up(replica)
     wait_opened(replica.cluster)
     figures["recovery_seconds"] = round(time.monotonic() - started, 1)
     assert replica.output("sealingKeyFingerprints") == fingerprints
