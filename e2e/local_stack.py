@@ -45,6 +45,7 @@ def main(argv: list[str]) -> int:
     if argv not in (["up"], ["down"]):
         print("usage: python -m e2e.local_stack up|down", file=sys.stderr)
         return 2
+    testbed.interruptible()
     cluster = testbed.Cluster(STACK)
     if argv == ["down"]:
         cluster.down()

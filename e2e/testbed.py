@@ -41,6 +41,16 @@ def toolchain_cached() -> bool:
     return subprocess.run([E2E / "build-toolchain", "--check"]).returncode == 0
 
 
+def interruptible() -> None:
+    """Give the commands the test bed starts the SIGINT a terminal gives them. Started in the
+    background (`cmd &`, nohup, many CI runners), this process inherits SIGINT ignored, and so would
+    every child: the Pulumi CLI stops a plugin with SIGINT and waits 5 s before it kills one that
+    ignores it — every `pulumi up` then starts 5 s late (its language host, asked for metadata, is
+    stopped that way before the update begins), a delay no user at a terminal sees."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # children get SIGINT's default again
+
+
 def environment() -> dict[str, str]:
     """The environment of every test-bed command: the built binaries first on PATH, Pulumi offline."""
     env = dict(os.environ)
@@ -133,7 +143,10 @@ class Cluster:
             try:
                 while process.poll() is None and time.monotonic() < deadline:
                     self.controllers.poll()
-                    time.sleep(1)
+                    try:  # a second between polls, and the command's end seen at once
+                        process.wait(1)
+                    except subprocess.TimeoutExpired:
+                        pass
             finally:
                 if process.poll() is None:
                     process.terminate()
@@ -304,6 +317,7 @@ class HostControllers:
 
     def poll(self) -> None:
         deployments = self.cluster.get("deployments", "-A")
+        discovered: set[str] | None = None  # asked once a poll, and only when a start waits on it
         for process in HOST_PROCESSES:
             script = process.script
             matches = [[d for d in deployments if _labelled(d, workload)] for workload in process.workloads]
@@ -316,7 +330,11 @@ class HostControllers:
             now = time.monotonic()
             if not rollout and script not in self.due:  # found dead: it restarts after the back-off
                 self.due[script] = now + self._next_back_off(script, now)
-            if (not rollout and now < self.due[script]) or not self._served(*process.crds):
+            if not rollout and now < self.due[script]:
+                continue
+            if process.crds and discovered is None:
+                discovered = self._discovered()
+            if not set(process.crds) <= (discovered or set()):
                 continue
             waited = 0.0 if rollout else self.back_off[script]
             if not rollout and script not in self.failed:
@@ -378,17 +396,11 @@ class HostControllers:
             return False
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
-    def _served(self, *crds: str) -> bool:
-        """Every CRD is established and served in discovery (the controllers check both)."""
-        if not crds:
-            return True
-        established = {c["metadata"]["name"] for c in self.cluster.get("customresourcedefinitions")
-                       if any(k["type"] == "Established" and k["status"] == "True"
-                              for k in (c.get("status") or {}).get("conditions") or [])}
-        if not established.issuperset(crds):
-            return False
-        discovered = set(self.cluster.kubectl("api-resources", "-o", "name", check=False).stdout.split())
-        return discovered.issuperset(crds)
+    def _discovered(self) -> set[str]:
+        """Every resource the API server serves in discovery (`plural.group`), as the controllers see it
+        before they start: a CRD is listed there only once it is Established, so one discovery call
+        answers both (and no poll lists the CRDs' whole schemas, megabytes a call)."""
+        return set(self.cluster.kubectl("api-resources", "-o", "name", check=False).stdout.split())
 
 
 class ImageMirror:

@@ -52,8 +52,8 @@ class Kubelet(testbed.HostControllers):
     def _alive(self, name: str) -> bool:
         return name in self.alive
 
-    def _served(self, *crds: str) -> bool:
-        return True
+    def _discovered(self) -> set[str]:
+        return {crd for process in testbed.HOST_PROCESSES for crd in process.crds}
 
 
 @pytest.fixture

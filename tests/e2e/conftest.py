@@ -26,6 +26,7 @@ _figures: dict[str, object] = {}
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario(name): the scenario's name in build/e2e/report.json")
+    testbed.interruptible()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
