@@ -323,8 +323,8 @@ def test_apiserver_restart(faults: testbed.Stack, git: testbed.GitServer, charts
     os.kill(held, signal.SIGSTOP)
     try:
         run = Running(stack)
-        run.until("both new objects in the API server", lambda: created(cluster, "clustersecretstore", "second")
-                  and created(cluster, "certificate", "second", "-n", CERTS), interval=0.2)
+        run.until("both new objects in the API server", lambda: exists(cluster, "clustersecretstore", "second")
+                  and exists(cluster, "certificate", "second", "-n", CERTS), interval=0.2)
         log = EventLog(run.events)
         assert not [urn for urn in log.urns(name_suffix="-certificate-second") if urn in log.done], \
             "the `up` ended its wait on the Certificate before the outage"
@@ -351,7 +351,8 @@ def test_apiserver_restart(faults: testbed.Stack, git: testbed.GitServer, charts
          f"that died and were started again, as a kubelet would: {', '.join(died)}")
 
 
-def created(cluster: testbed.Cluster, kind: str, name: str, *namespace: str) -> bool:
+def exists(cluster: testbed.Cluster, kind: str, name: str, *namespace: str) -> bool:
+    """The API server has the object (`namespace`: `-n NAME` for a namespaced kind)."""
     return cluster.kubectl("get", kind, name, *namespace, "-o", "name", check=False).returncode == 0
 
 
