@@ -1,10 +1,12 @@
 """The drill's kubelet part (e2e/testbed.HostControllers) and what a kubelet runs (e2e/workload_spec.py),
-without a cluster: restarts with the kubelet's back-off, each recorded with its last log lines and, only
-for a known upstream bug, a cause."""
+without a cluster: starts once discovery serves a controller's kinds, restarts with the kubelet's
+back-off, each recorded with its last log lines and, only for a known upstream bug, a cause; and the
+SIGINT the test bed's commands get (testbed.interruptible)."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +117,26 @@ def test_the_workload_spec_expands_args_as_the_kubelet_does():
                          input=json.dumps(deployment), capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["cert-manager", "cert-manager", "arg --v=2", "arg --cluster-resource-namespace=cert-manager",
                                 "arg --x=$(POD_NAMESPACE)", "arg --y=$(UNDEFINED)", "env POD_NAMESPACE=cert-manager"]
+
+
+def test_a_controller_starts_only_once_discovery_serves_every_kind_it_watches(tmp_path, clock):
+    kubelet = Kubelet(tmp_path)
+    kubelet.deployments = [{"metadata": {"uid": "u1", "generation": 1,
+                                         "labels": {"app.kubernetes.io/name": "flux-operator"}}}]
+    served: set[str] = set()
+    kubelet._discovered = lambda: served
+    kubelet.poll()
+    assert kubelet.starts == 0, "started before its CRD was served"
+    served.add("fluxinstances.fluxcd.controlplane.io")
+    kubelet.poll()
+    assert kubelet.starts == 1
+
+
+def test_commands_started_by_a_backgrounded_test_bed_get_sigints_default(tmp_path):
+    # As `cmd &` in a non-interactive shell does: the test bed starts with SIGINT ignored.
+    child = ("import signal, subprocess, sys; from e2e import testbed; testbed.interruptible(); "
+             "print(subprocess.run(['grep', 'SigIgn', '/proc/self/status'], capture_output=True, text=True).stdout)")
+    ignored = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True, cwd=testbed.ROOT,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)).stdout
+    mask = int(ignored.split()[1], 16)
+    assert not mask & (1 << (signal.SIGINT - 1)), f"a command of the test bed still ignores SIGINT: {ignored}"
