@@ -332,10 +332,10 @@ class HostControllers:
                 self.due[script] = now + self._next_back_off(script, now)
             if not rollout and now < self.due[script]:
                 continue
-            if process.crds and discovered is None:
-                discovered = self._discovered()
-            if not set(process.crds) <= (discovered or set()):
-                continue
+            if process.crds:
+                discovered = self._discovered() if discovered is None else discovered
+                if not discovered.issuperset(process.crds):
+                    continue
             waited = 0.0 if rollout else self.back_off[script]
             if not rollout and script not in self.failed:
                 self._record(process, "died", waited)

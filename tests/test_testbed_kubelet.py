@@ -132,9 +132,9 @@ def test_a_controller_starts_only_once_discovery_serves_every_kind_it_watches(tm
     assert kubelet.starts == 1
 
 
-def test_commands_started_by_a_backgrounded_test_bed_get_sigints_default(tmp_path):
+def test_commands_started_by_a_backgrounded_test_bed_get_sigints_default():
     # As `cmd &` in a non-interactive shell does: the test bed starts with SIGINT ignored.
-    child = ("import signal, subprocess, sys; from e2e import testbed; testbed.interruptible(); "
+    child = ("import subprocess; from e2e import testbed; testbed.interruptible(); "
              "print(subprocess.run(['grep', 'SigIgn', '/proc/self/status'], capture_output=True, text=True).stdout)")
     ignored = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True, cwd=testbed.ROOT,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)).stdout
