@@ -20,8 +20,8 @@ from components.settings.constants import BUILT_IN_NAMESPACES
 VALUES = {
     # Not the deprecated installCRDs; keep the CRDs when the release goes, or every Certificate would go with them.
     "crds": {"enabled": True, "keep": True},
-    # The post-install hook that waits until the webhook answers: the awaited release returns only after it, so
-    # no issuer meets the first-install `x509`/`connection refused` webhook failure.
+    # The post-install hook that waits until the webhook answers: the release returns only after it, so no
+    # issuer meets the first-install `x509`/`connection refused` webhook failure.
     "startupapicheck": {"enabled": True},
 }
 API_VERSION = "cert-manager.io/v1"
@@ -37,9 +37,9 @@ class CertManagerArgs:
 
 
 class CertManager(pulumi.ComponentResource):
-    """The release is awaited with its hooks; each ClusterIssuer depends on it (and on its credentials), each
-    Certificate on its issuer and namespace. Issuers and certificates carry `pulumi.com/waitFor: condition=Ready`,
-    so `pulumi up` returns only once they are ready and issued."""
+    """The release returns once its startupapicheck hook saw the webhook answer; each ClusterIssuer depends on
+    it (and on its credentials), each Certificate on its issuer and namespace. Issuers and certificates carry
+    `pulumi.com/waitFor: condition=Ready`, so `pulumi up` returns only once they are ready and issued."""
 
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("belen:index:CertManager", name, None, opts)
@@ -56,6 +56,10 @@ class CertManager(pulumi.ComponentResource):
             values=VALUES,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
             namespace_deps=[namespace],
+            # The hook above proves what the issuers need (the webhook answers), and each issuer's and
+            # Certificate's Ready proves the controller: a wait on the Deployments before the hook would prove
+            # less, later (Helm 3 polls them every 2 s).
+            await_workloads=False,
         )
         self._issuers: dict[str, k8s.apiextensions.CustomResource] = {}
         for issuer in settings.issuers:

@@ -43,7 +43,8 @@ _KEY_RENEWAL = Guard("the keys: a replica never mints keys, and a primary renews
                      "remove it; set belen:sealedSecrets.keyRenewPeriod")
 _FLAGS = Guard("the controller's flags, its key renewal among them: a replica never mints keys")
 _ESO_CRDS = Guard("the CRD-before-CR order: the awaited release brings the ClusterSecretStore CRD before any store")
-_CM_CRDS = Guard("the CRD-before-CR order: the awaited release brings the CRDs before any ClusterIssuer or Certificate")
+_CM_CRDS = Guard("the CRD-before-CR order: the release (after its startupapicheck hook) brings the CRDs before any "
+                 "ClusterIssuer or Certificate")
 _ESO_CLUSTER_STORES = Guard("ClusterSecretStores and apps' ExternalSecrets in every namespace: belen waits for each "
                             "store to be Ready")
 _INGRESS_CLASS = Guard("the IngressClass that apps' Ingresses and http01 challenges use, the cluster's default",

@@ -36,8 +36,11 @@ class ChartInstaller:
         opts: pulumi.ResourceOptions,
         namespace_deps: Sequence[pulumi.Resource] = (),
         timeout_seconds: int = 600,
+        await_workloads: bool = True,
     ) -> k8s.helm.v3.Release:
         """A Helm release that `pulumi up` waits for (workloads ready, hooks run) before dependents start.
+        `await_workloads=False` leaves out the wait on the workloads (Helm still runs and waits for the hooks):
+        for a chart whose hook proves what its dependents need.
 
         Values: belen's, then `belen:images`, then the user's `belen:charts.<key>.values`.
         `namespace_deps` are what the namespace's existence hangs on (for the pull Secret).
@@ -68,7 +71,7 @@ class ChartInstaller:
             repository_opts=repository_opts,
             namespace=namespace,
             values=merged,
-            skip_await=False,
+            skip_await=not await_workloads,
             timeout=timeout_seconds,
             opts=opts,
         )

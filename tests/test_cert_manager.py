@@ -159,14 +159,18 @@ def ca_pair(tag="ca"):
 
 # -- the release -------------------------------------------------------------------------------------------
 
-def test_release_is_the_pinned_chart_awaited_in_its_own_namespace():
+def test_release_is_the_pinned_chart_in_its_own_namespace_returning_after_its_startupapicheck_hook():
     graph = render("ops")
     chart = release(graph)
     inputs = chart.inputs()
     assert (inputs["chart"], inputs["version"]) == ("cert-manager", "v1.21.2")
     assert inputs["repositoryOpts"]["repo"] == "https://charts.jetstack.io"
     assert (inputs["name"], inputs["namespace"]) == ("cert-manager", "cert-manager")
-    assert inputs["skipAwait"] is False, "hooks must run (startupapicheck) before any issuer is created"
+    # The provider runs Helm with hooks unless disableWebhooks (install) or disableCRDHooks (upgrade) is set:
+    # startupapicheck must run, and be waited for, before any issuer is created.
+    assert not inputs.get("disableWebhooks") and not inputs.get("disableCRDHooks")
+    # What the hook proves is what the issuers need; no wait on the Deployments before it.
+    assert inputs["skipAwait"] is True
     assert inputs["values"] == {"crds": {"enabled": True, "keep": True}, "startupapicheck": {"enabled": True}}
     namespace = graph.obj("Namespace", "cert-manager")
     assert graph.depends_on(chart, namespace)
