@@ -70,18 +70,26 @@ def environment() -> dict[str, str]:
     return env
 
 
+# A command with this flag prints secrets in plaintext: its stdout stays out of logs and error messages.
+SHOWS_SECRETS = "--show-secrets"
+
+
 def run(cmd: list[Any], *, log: Path | None = None, check: bool = True, stdin: str | None = None,
         env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run a command; its output goes to `log` too (appended, with the command line)."""
+    """Run a command; its output goes to `log` too (appended, with the command line), but for a command
+    with --show-secrets, whose stdout only the caller gets."""
     result = subprocess.run([str(c) for c in cmd], input=stdin, capture_output=True, text=True,
                             env=env or environment(), cwd=cwd, timeout=timeout)
+    stdout = result.stdout
+    if SHOWS_SECRETS in map(str, cmd) and stdout:
+        stdout = f"[stdout withheld: {len(stdout)} characters, secrets shown by {SHOWS_SECRETS}]\n"
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as out:
-            out.write(f"$ {' '.join(map(str, cmd))}\n{result.stdout}{result.stderr}[exit {result.returncode}]\n\n")
+            out.write(f"$ {' '.join(map(str, cmd))}\n{stdout}{result.stderr}[exit {result.returncode}]\n\n")
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, cmd[:3]))} … exited {result.returncode}:\n"
-                             f"{(result.stdout + result.stderr)[-4000:]}")
+                             f"{(stdout + result.stderr)[-4000:]}")
     return result
 
 

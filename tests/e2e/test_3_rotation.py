@@ -5,8 +5,11 @@ old key is retired, and the replica follows with exactly the new key."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -34,24 +37,29 @@ def test_rotation(homelab: testbed.Stack, cloud: testbed.Stack, git: testbed.Git
         "the real controller does not seal with the newest key"
 
     # The repository follows: a new Secret sealed with the new certificate, the old ones re-sealed offline.
-    keys = work / "keys.json"
-    keys.write_text(json.dumps(homelab.output("sealingKeys", show_secrets=True)))
-    cert = work / "sealing-cert.pem"
-    cert.write_text(certificate)
-    folder = git.work / FLUX_PATH.removeprefix("./")
-    before = (folder / "sealed-secrets.yaml").read_text()
-    testbed.run([sys.executable, "-m", "tools.keys", "reseal", "--keys", keys, "--cert", cert, folder],
-                cwd=testbed.ROOT, log=testbed.BUILD / "logs" / "reseal.log")
-    assert (folder / "sealed-secrets.yaml").read_text() != before
-    git.commit({f"{FLUX_PATH.removeprefix('./')}/sealed-after-rotation.yaml": seal_all(certificate, ROTATED)},
-               "re-sealed with key generation 2")
-    request_reconcile(homelab.cluster)
-    for sealed in (SEALED, ROTATED):
-        wait_opened(homelab.cluster, sealed)
-    new_key = work / "new-key.json"
-    new_key.write_text(json.dumps([k for k in json.loads(keys.read_text()) if k["cert"] == certificate]))
-    testbed.run([sys.executable, "-m", "tools.keys", "verify", "--keys", new_key, folder], cwd=testbed.ROOT,
-                log=testbed.BUILD / "logs" / "reseal.log")
+    # The private keys, in plaintext, only in a private folder outside build/ and the logs, removed after use.
+    private = Path(tempfile.mkdtemp(prefix="belen-rotation-"))
+    try:
+        keys = private / "keys.json"
+        keys.write_text(json.dumps(homelab.output("sealingKeys", show_secrets=True)))
+        cert = work / "sealing-cert.pem"
+        cert.write_text(certificate)
+        folder = git.work / FLUX_PATH.removeprefix("./")
+        before = (folder / "sealed-secrets.yaml").read_text()
+        testbed.run([sys.executable, "-m", "tools.keys", "reseal", "--keys", keys, "--cert", cert, folder],
+                    cwd=testbed.ROOT, log=testbed.BUILD / "logs" / "reseal.log")
+        assert (folder / "sealed-secrets.yaml").read_text() != before
+        git.commit({f"{FLUX_PATH.removeprefix('./')}/sealed-after-rotation.yaml": seal_all(certificate, ROTATED)},
+                   "re-sealed with key generation 2")
+        request_reconcile(homelab.cluster)
+        for sealed in (SEALED, ROTATED):
+            wait_opened(homelab.cluster, sealed)
+        new_key = private / "new-key.json"
+        new_key.write_text(json.dumps([k for k in json.loads(keys.read_text()) if k["cert"] == certificate]))
+        testbed.run([sys.executable, "-m", "tools.keys", "verify", "--keys", new_key, folder], cwd=testbed.ROOT,
+                    log=testbed.BUILD / "logs" / "reseal.log")
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
     # The old key is retired: gone from the cluster and the outputs; everything still opens.
     homelab.configure(with_sealed_secrets(homelab.config, keyGeneration=2, retireKeys=[old]))
